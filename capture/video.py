@@ -1,0 +1,73 @@
+"""Recorded video as a stream of timestamped frames (never the whole video in memory)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from pipeline.errors import InputError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int  # as the container reports it; may be approximate for some codecs
+    duration_s: float
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Open a video file and describe it; InputError (one line) if it is not a usable video."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a video")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes)")
+    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise InputError(f"{p}: not a readable video (OpenCV/FFmpeg cannot open it)")
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise InputError(f"{p}: video has no decodable frames")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    if not np.isfinite(fps) or fps <= 0 or fps > 1000:
+        fps = 30.0  # container without a rate: a common default; timestamps still come from the decoder
+    if count < 2:
+        raise InputError(f"{p}: has {max(count, 1)} frame; a video of at least 2 frames is needed")
+    h, w = frame.shape[:2]
+    return VideoInfo(str(p), w, h, float(fps), count, count / fps)
+
+
+def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield (index, t_s, frame) with frame an (H, W, 3) uint8 BGR image.
+
+    t_s is the decoder's presentation time when it is strictly increasing, else index / fps.
+    """
+    cap = cv2.VideoCapture(info.path, cv2.CAP_FFMPEG)
+    last_t = -1.0
+    i = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not np.isfinite(t) or t <= last_t or abs(t - i / info.fps) > 1.0:
+                t = i / info.fps
+            last_t = t
+            yield i, t, frame
+            i += 1
+    finally:
+        cap.release()
