@@ -1,7 +1,11 @@
 """Recorded video as a stream of timestamped frames (never the whole video in memory)."""
 from __future__ import annotations
 
+import contextlib
 import os
+
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +14,7 @@ import cv2
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.quiet import native_stderr_silenced
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"{p}: is a directory, not a video")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes)")
-    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+    with native_stderr_silenced():  # FFmpeg's own diagnosis of a broken file; ours is one line
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
     try:
         if not cap.isOpened():
             raise InputError(f"{p}: not a readable video (OpenCV/FFmpeg cannot open it)")
-        ok, frame = cap.read()
         if not ok or frame is None:
             raise InputError(f"{p}: video has no decodable frames")
         fps = cap.get(cv2.CAP_PROP_FPS)
@@ -69,5 +75,20 @@ def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:
             last_t = t
             yield i, t, frame
             i += 1
+    finally:
+        cap.release()
+
+
+@contextlib.contextmanager
+def frame_reader(path: str | os.PathLike):
+    """Random access to single frames: yields frame_at(i) -> BGR frame or None."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+
+    def frame_at(i: int):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(i))
+        ok, frame = cap.read()
+        return frame if ok else None
+    try:
+        yield frame_at
     finally:
         cap.release()

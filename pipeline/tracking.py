@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402
 
 from pipeline.assets import FACE_MODEL, POSE_MODEL, model_path  # noqa: E402
+from pipeline.quiet import native_stderr_silenced  # noqa: E402
 from pipeline.tracks import POSE, Tracks  # noqa: E402
 
 @dataclass
@@ -58,6 +59,11 @@ class FaceBodyTracker:
     def __init__(self, face: bool = True, pose: bool = True, min_confidence: float = 0.5):
         self._face = self._pose = None
         self._last_ms = -1
+        self._frames = 0
+        with native_stderr_silenced():
+            self._create(face, pose, min_confidence)
+
+    def _create(self, face: bool, pose: bool, min_confidence: float):
         if face:
             self._face = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_path=str(model_path(FACE_MODEL))),
@@ -73,6 +79,13 @@ class FaceBodyTracker:
                 min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
 
     def track(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
+        if self._frames == 0:
+            with native_stderr_silenced():
+                return self._track(frame_bgr, t_s)
+        return self._track(frame_bgr, t_s)
+
+    def _track(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
+        self._frames += 1
         # VIDEO mode needs strictly increasing integer milliseconds.
         ms = max(int(round(t_s * 1000)), self._last_ms + 1)
         self._last_ms = ms
@@ -96,9 +109,10 @@ class FaceBodyTracker:
         return FrameResult(t_s, face, pose)
 
     def close(self):
-        for lm in (self._face, self._pose):
-            if lm is not None:
-                lm.close()
+        with native_stderr_silenced():
+            for lm in (self._face, self._pose):
+                if lm is not None:
+                    lm.close()
         self._face = self._pose = None
 
     def __enter__(self):

@@ -1,0 +1,199 @@
+"""glTF 2.0 binary (.glb) export of the avatar: skeleton, skinned body, skinned head with ARKit
+morph targets, and one animation of the take.
+
+Layout of the file (what Blender, three.js and Unity's importers expect of a humanoid):
+  scene roots:  "Body" (skinned mesh), "Head" (skinned mesh with morph targets), "hips" (root joint)
+  skin:         one skin over all humanoid joints (VRM/Unity names), rest pose = bind pose (T-pose)
+  head mesh:    one primitive; mesh.extras.targetNames = the 51 ARKit names, dense POSITION targets
+  animation:    one, LINEAR: weights of "Head", rotation of every joint, translation of "hips"
+Frames: glTF's (Y up, metres, right-handed, the avatar faces +Z).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pygltflib as g
+
+ARRAY_BUFFER = 34962
+ELEMENT_ARRAY_BUFFER = 34963
+_CTYPE = {np.dtype(np.float32): g.FLOAT, np.dtype(np.uint32): g.UNSIGNED_INT,
+          np.dtype(np.uint16): g.UNSIGNED_SHORT, np.dtype(np.uint8): g.UNSIGNED_BYTE}
+_ATYPE = {1: g.SCALAR, 2: g.VEC2, 3: g.VEC3, 4: g.VEC4, 16: g.MAT4}
+
+
+@dataclass
+class MeshPart:
+    """A skinned triangle mesh in the avatar's model space (rest pose), ready to write.
+
+    positions (V,3) float32 metres; normals (V,3) unit; triangles (F,3) counter-clockwise from
+    outside; joints (V,4) uint16 skin joint indices; weights (V,4) float32 rows summing to 1;
+    color (V,4) linear RGBA or None; uv (V,2) or None; targets (K,V,3) POSITION deltas or None
+    with target_names (K names).
+    """
+
+    name: str
+    positions: np.ndarray
+    normals: np.ndarray
+    triangles: np.ndarray
+    joints: np.ndarray
+    weights: np.ndarray
+    color: np.ndarray | None = None
+    uv: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    target_names: tuple[str, ...] = ()
+
+
+@dataclass
+class Take:
+    """The animation. times_s (K,) strictly increasing from 0, last = take duration;
+    morph_weights (K, n_targets) in [0,1] for the mesh with targets; joint_rotations (K, J, 4)
+    xyzw local rotations; root_translation_m (K, 3) translation of the root joint."""
+
+    name: str
+    times_s: np.ndarray
+    morph_weights: np.ndarray
+    joint_rotations: np.ndarray
+    root_translation_m: np.ndarray
+
+
+class _Builder:
+    def __init__(self, generator: str):
+        self.blob = bytearray()
+        self.gltf = g.GLTF2(asset=g.Asset(version="2.0", generator=generator), scene=0)
+
+    def view(self, data: bytes, target: int | None = None) -> int:
+        while len(self.blob) % 4:
+            self.blob += b"\x00"
+        bv = g.BufferView(buffer=0, byteOffset=len(self.blob), byteLength=len(data), target=target)
+        self.blob += data
+        self.gltf.bufferViews.append(bv)
+        return len(self.gltf.bufferViews) - 1
+
+    def accessor(self, arr: np.ndarray, target: int | None = None, minmax: bool = False,
+                 mat4: bool = False) -> int:
+        arr = np.ascontiguousarray(arr)
+        count = arr.shape[0]
+        width = 16 if mat4 else (arr.shape[1] if arr.ndim > 1 else 1)
+        acc = g.Accessor(bufferView=self.view(arr.tobytes(), target), componentType=_CTYPE[arr.dtype],
+                         count=count, type=_ATYPE[width])
+        if minmax:
+            flat = arr.reshape(count, -1)
+            cast = float if arr.dtype == np.float32 else int
+            acc.min = [cast(v) for v in flat.min(axis=0)]
+            acc.max = [cast(v) for v in flat.max(axis=0)]
+        self.gltf.accessors.append(acc)
+        return len(self.gltf.accessors) - 1
+
+
+def _unit_quats(q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q, np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return q.astype(np.float32)
+
+
+def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[MeshPart], take: Take,
+               extras: dict | None = None, generator: str = "dhcap") -> tuple[g.GLTF2, bytes]:
+    """Assemble the glTF document and its binary buffer (not yet written)."""
+    b = _Builder(generator)
+    G = b.gltf
+    J = len(joint_names)
+    parents = np.asarray(joint_parents)
+    rest_local = np.asarray(joint_rest_local_m, np.float64)
+    rest_world = np.zeros((J, 3))
+    for j in range(J):  # parents come before children
+        rest_world[j] = rest_local[j] + (rest_world[parents[j]] if parents[j] >= 0 else 0)
+
+    G.materials.append(g.Material(
+        name="Skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
+            baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=0.7)))
+
+    mesh_nodes = []
+    for part in meshes:
+        attrs = g.Attributes(
+            POSITION=b.accessor(part.positions.astype(np.float32), ARRAY_BUFFER, minmax=True),
+            NORMAL=b.accessor(part.normals.astype(np.float32), ARRAY_BUFFER),
+            JOINTS_0=b.accessor(part.joints.astype(np.uint16), ARRAY_BUFFER),
+            WEIGHTS_0=b.accessor(part.weights.astype(np.float32), ARRAY_BUFFER))
+        if part.uv is not None:
+            attrs.TEXCOORD_0 = b.accessor(part.uv.astype(np.float32), ARRAY_BUFFER)
+        if part.color is not None:
+            attrs.COLOR_0 = b.accessor(np.clip(part.color, 0, 1).astype(np.float32), ARRAY_BUFFER)
+        idx_dtype = np.uint16 if len(part.positions) < 65535 else np.uint32
+        prim = g.Primitive(attributes=attrs, material=0, indices=b.accessor(
+            part.triangles.reshape(-1).astype(idx_dtype), ELEMENT_ARRAY_BUFFER, minmax=True))
+        mesh = g.Mesh(name=part.name, primitives=[prim])
+        if part.targets is not None:
+            prim.targets = [g.Attributes(POSITION=b.accessor(d.astype(np.float32), ARRAY_BUFFER, minmax=True))
+                            for d in part.targets]
+            mesh.weights = [0.0] * len(part.targets)
+            mesh.extras = {"targetNames": list(part.target_names)}
+        G.meshes.append(mesh)
+        G.nodes.append(g.Node(name=part.name, mesh=len(G.meshes) - 1, skin=0))
+        mesh_nodes.append(len(G.nodes) - 1)
+
+    first_joint = len(G.nodes)
+    for j, name in enumerate(joint_names):
+        children = [first_joint + c for c in range(J) if parents[c] == j]
+        G.nodes.append(g.Node(name=name, translation=[float(x) for x in rest_local[j]],
+                              children=children or []))
+    ibm = np.tile(np.eye(4, dtype=np.float32), (J, 1, 1))
+    ibm[:, :3, 3] = -rest_world  # rest rotations are identity: the inverse bind is a translation
+    G.skins.append(g.Skin(name="Armature", joints=list(range(first_joint, first_joint + J)),
+                          skeleton=first_joint,
+                          inverseBindMatrices=b.accessor(ibm.transpose(0, 2, 1).reshape(J, 16), mat4=True)))
+    roots = [first_joint + j for j in range(J) if parents[j] < 0]
+    G.scenes.append(g.Scene(name="Scene", nodes=mesh_nodes + roots))
+
+    # Animation: one sampler per channel, all sharing one time accessor.
+    times = np.asarray(take.times_s, np.float32)
+    t_acc = b.accessor(times, minmax=True)
+    samplers, channels = [], []
+
+    def add(node: int, path: str, values: np.ndarray):
+        samplers.append(g.AnimationSampler(input=t_acc, output=b.accessor(values), interpolation="LINEAR"))
+        channels.append(g.AnimationChannel(sampler=len(samplers) - 1,
+                                           target=g.AnimationChannelTarget(node=node, path=path)))
+
+    for k, part in enumerate(meshes):
+        if part.targets is not None:
+            add(mesh_nodes[k], "weights", np.clip(take.morph_weights, 0, 1).astype(np.float32).reshape(-1))
+    rot = _unit_quats(take.joint_rotations)
+    for j in range(J):
+        add(first_joint + j, "rotation", rot[:, j])
+    for j in range(J):
+        if parents[j] < 0:
+            add(first_joint + j, "translation", np.asarray(take.root_translation_m, np.float32))
+    G.animations.append(g.Animation(name=take.name, samplers=samplers, channels=channels))
+    if extras:
+        G.extras = extras
+    G.buffers.append(g.Buffer(byteLength=len(b.blob)))
+    return G, bytes(b.blob)
+
+
+def write_glb(path: str | os.PathLike, gltf: g.GLTF2, blob: bytes) -> Path:
+    """Write atomically: a crash or a full disk never leaves a truncated file at `path`."""
+    path = Path(path)
+    gltf.set_binary_blob(blob)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        gltf.save_binary(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_accessor(gltf: g.GLTF2, index: int) -> np.ndarray:
+    """Read an accessor of a loaded .glb back as a numpy array ((count,) or (count, width))."""
+    acc = gltf.accessors[index]
+    view = gltf.bufferViews[acc.bufferView]
+    dtype = {v: k for k, v in _CTYPE.items()}[acc.componentType]
+    width = {t: w for w, t in _ATYPE.items()}[acc.type]
+    data = gltf.binary_blob()
+    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
+    arr = np.frombuffer(data, dtype=dtype, count=acc.count * width, offset=start)
+    return arr.reshape(acc.count, width) if width > 1 else arr

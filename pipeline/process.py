@@ -1,0 +1,242 @@
+"""Recorded video -> session folder with tracks, manifest and an animated avatar.glb.
+
+    python -m pipeline.process VIDEO [--out DIR]
+
+The session folder holds:
+  tracks.npz     per-frame MediaPipe face and pose tracks (see pipeline/tracks.py for every array)
+  avatar.glb     textured-later head with 51 ARKit morph targets on a humanoid skeleton, one take
+  preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
+  manifest.json  what went in, what came out, what was filled or missing, measured errors
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import InputError, NothingTrackedError, PipelineError
+
+UPRIGHT_TILT_DEG = 45.0  # a body that is never within this of upright, with no face, is not a person
+
+
+@dataclass
+class Stopwatch:
+    times: dict = field(default_factory=dict)
+
+    def lap(self, name: str, t0: float) -> float:
+        self.times[name] = round(time.perf_counter() - t0, 3)
+        return time.perf_counter()
+
+
+def check_trackable(tracks) -> list[str]:
+    """Raise NothingTrackedError when there is no face and no person; return warnings otherwise."""
+    from pipeline.tracking import torso_tilt_deg
+
+    n = tracks.n_frames
+    faces = int(tracks.face_valid.sum())
+    bodies = int(tracks.pose_valid.sum())
+    if faces == 0:
+        tilt = torso_tilt_deg(tracks.pose_world_m[tracks.pose_valid]) if bodies else np.array([])
+        if bodies == 0 or not (tilt < UPRIGHT_TILT_DEG).any():
+            # MediaPipe's pose detector sometimes reports a lying "body" in text or clouds; a take
+            # with no face and never an upright body has no person in it.
+            raise NothingTrackedError(f"{tracks.source}: no face and no person found in {n} frames")
+    warnings = []
+    if faces == 0:
+        warnings.append("no face tracked in any frame: the head uses the generic face and "
+                        "its expression stays neutral")
+    if bodies == 0:
+        warnings.append("no body tracked in any frame: the skeleton has default proportions "
+                        "and stays in its rest pose")
+    return warnings
+
+
+def make_session_dir(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create session folder {out}: {e.strerror}") from None
+    return out
+
+
+def process_video(video: str | Path, out_dir: str | Path, max_gap_s: float = 0.25,
+                  progress: bool = True) -> dict:
+    """Run every stage on one video; write the session folder; return the manifest."""
+    from tqdm import tqdm
+
+    from capture.video import frame_reader, probe, read_frames
+    from pipeline.tracking import track_stream
+
+    sw = Stopwatch()
+    t0 = time.perf_counter()
+    info = probe(video)
+    out = make_session_dir(out_dir)
+    bar = tqdm(total=info.frame_count, unit="frame", desc=f"tracking {Path(video).name}",
+               disable=not progress, dynamic_ncols=True)
+    raw = track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count,
+                       str(video), on_frame=lambda *_: bar.update(1))
+    bar.close()
+    sw.lap("tracking", t0)
+    with frame_reader(info.path) as frame_at:
+        return finish_session(raw, out, Path(video).stem, frame_at, sw, max_gap_s, input_info={
+            "video": str(Path(video).resolve()), "width": info.width, "height": info.height})
+
+
+def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
+                   input_info: dict | None = None, tool: str = "pipeline.process") -> dict:
+    """Every stage after tracking, shared by batch and live capture: check, fill gaps, save the
+    tracks, fit the face rig and head, solve the body, export avatar.glb, draw preview.png and
+    write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None, for the preview.
+    """
+    import cv2
+
+    from pipeline import avatar, gltf_export
+    from pipeline.body_mesh import build_body_mesh
+    from pipeline.body_solve import forward_kinematics, solve_body
+    from pipeline.face_rig import fit_face_rig
+    from pipeline.face_space import face_points_m
+    from pipeline.head_mesh import build_head, extend_deltas
+    from pipeline.render import contact_sheet
+    from pipeline.skeleton import build_skeleton
+    from pipeline.tracks import ARKIT_NAMES, fill_short_gaps, gap_spans
+
+    t0 = time.perf_counter()
+    warnings = check_trackable(raw)
+    tracks = fill_short_gaps(raw, max_gap_s)
+    tracks.save(out / "tracks.npz")
+
+    points = face_points_m(tracks)
+    rig = fit_face_rig(points, tracks.blendshapes, tracks.face_valid, tracks.t_s)
+    head = build_head(rig.neutral_m)
+    head_deltas = extend_deltas(head, rig.deltas_m[:, :468])
+    t0 = sw.lap("face_rig", t0)
+
+    skel = build_skeleton(tracks, eye_centres_face_m=head.eye_centres_m)
+    motion = solve_body(skel, tracks)
+    body = build_body_mesh(skel)
+    t0 = sw.lap("body_solve", t0)
+
+    weights = avatar.morph_weights(tracks.blendshapes, tracks.face_valid)
+    take = avatar.build_take(take_name, tracks.t_s, tracks.duration_s, weights, motion, skel)
+    meshes = [avatar.body_part(body), avatar.head_part(head, head_deltas, skel)]
+    gltf, blob = gltf_export.build_gltf(
+        skel.names, skel.parents, skel.rest_local_m, meshes, take,
+        extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
+    glb = out / "avatar.glb"
+    try:
+        gltf_export.write_glb(glb, gltf, blob)
+    except OSError as e:
+        raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
+    t0 = sw.lap("export", t0)
+
+    sheet = contact_sheet(frame_at, tracks, meshes, skel.parents, skel.rest_local_m, take)
+    cv2.imwrite(str(out / "preview.png"), sheet)
+    sw.lap("preview", t0)
+
+    body_err = bone_direction_error_deg(skel, motion, tracks, forward_kinematics)
+    manifest = {
+        "tool": f"dhcap {tool}",
+        "python": platform.python_version(),
+        "input": {**(input_info or {}), "fps": round(tracks.fps, 4), "frames": tracks.n_frames,
+                  "duration_s": round(tracks.duration_s, 4)},
+        "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
+                    "manifest": "manifest.json"},
+        "tracking": {
+            "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
+            "face_filled_frames": int(tracks.face_filled.sum()),
+            "body_filled_frames": int(tracks.pose_filled.sum()),
+            "max_filled_gap_s": max_gap_s,
+            "face_missing_spans_s": _spans_s(tracks, gap_spans(tracks.face_valid)),
+            "body_missing_spans_s": _spans_s(tracks, gap_spans(tracks.pose_valid)),
+        },
+        "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
+                     "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
+                     "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
+                     "morph_targets": list(ARKIT_NAMES)},
+        "body": {"joints": list(skel.names), "mean_bone_direction_error_deg": body_err,
+                 "height_m": _r(skel.height_m)},
+        "animation": {"keys": int(len(take.times_s)), "duration_s": round(float(take.times_s[-1]), 6),
+                      "interpolation": "LINEAR"},
+        "avatar": {"file": "avatar.glb", "bytes": glb.stat().st_size,
+                   "head_vertices": int(len(head.positions_m)), "body_vertices": int(len(body.positions))},
+        "timings_s": sw.times,
+        "warnings": warnings,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def _r(x: float, nd: int = 3):
+    return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def _spans_s(tracks, spans) -> list[list[float]]:
+    t = tracks.t_s
+    return [[round(float(t[s]), 3), round(float(t[e - 1]), 3)] for s, e in spans]
+
+
+def bone_direction_error_deg(skel, motion, tracks, fk) -> dict:
+    """Mean angle between each solved limb bone and the tracked landmark direction, degrees,
+    over frames where both ends are visible (visibility >= 0.8) and not filled."""
+    from pipeline.tracks import POSE
+    pairs = {"leftUpperArm": ("left_shoulder", "left_elbow"), "leftLowerArm": ("left_elbow", "left_wrist"),
+             "rightUpperArm": ("right_shoulder", "right_elbow"), "rightLowerArm": ("right_elbow", "right_wrist"),
+             "leftUpperLeg": ("left_hip", "left_knee"), "leftLowerLeg": ("left_knee", "left_ankle"),
+             "rightUpperLeg": ("right_hip", "right_knee"), "rightLowerLeg": ("right_knee", "right_ankle")}
+    child = {"leftUpperArm": "leftLowerArm", "leftLowerArm": "leftHand", "rightUpperArm": "rightLowerArm",
+             "rightLowerArm": "rightHand", "leftUpperLeg": "leftLowerLeg", "leftLowerLeg": "leftFoot",
+             "rightUpperLeg": "rightLowerLeg", "rightLowerLeg": "rightFoot"}
+    pos = fk(skel, motion)
+    world = tracks.pose_world_m * np.array([1, -1, -1], np.float32)  # MediaPipe -> glTF axes
+    out = {}
+    for bone, (a, b) in pairs.items():
+        ia, ib = POSE[a], POSE[b]
+        ok = (tracks.pose_valid & ~tracks.pose_filled
+              & (tracks.pose_visibility[:, ia] >= 0.8) & (tracks.pose_visibility[:, ib] >= 0.8))
+        if ok.sum() == 0:
+            continue
+        d_track = world[ok, ib] - world[ok, ia]
+        d_solve = pos[ok, skel.index(child[bone])] - pos[ok, skel.index(bone)]
+        cos = (d_track * d_solve).sum(1) / (np.linalg.norm(d_track, axis=1) * np.linalg.norm(d_solve, axis=1))
+        out[bone] = round(float(np.degrees(np.arccos(np.clip(cos, -1, 1))).mean()), 2)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.process",
+                                 description="Recorded video -> session folder with tracks, manifest and avatar.glb")
+    ap.add_argument("video", help="video file (anything FFmpeg reads: mp4, mov, webm, ...)")
+    ap.add_argument("--out", help="session folder (default: sessions/<video name>)")
+    ap.add_argument("--max-gap", type=float, default=0.25,
+                    help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    from pipeline.quiet import send_native_stderr_to_devnull
+    send_native_stderr_to_devnull()
+    out = a.out or str(Path("sessions") / Path(a.video).stem)
+    try:
+        m = process_video(a.video, out, a.max_gap, progress=not a.quiet)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; no avatar written", file=sys.stderr)
+        return 130
+    tr, rig = m["tracking"], m["face_rig"]
+    print(f"{out}/avatar.glb: {m['input']['frames']} frames, {m['animation']['duration_s']:.2f} s; "
+          f"face in {tr['face_frames']}, body in {tr['body_frames']} frames; "
+          f"rig held-out error {rig['heldout_landmark_error_mm']} mm")
+    for w in m["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

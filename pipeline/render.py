@@ -1,0 +1,159 @@
+"""Pictures: the posed avatar drawn without a GPU, landmark overlays, and the session contact sheet.
+
+The avatar renderer is deliberately simple (flat-shaded triangles drawn far to near with OpenCV,
+a painter's algorithm): enough to see pose, expression and proportions in a README or a session
+folder on a machine with no display or OpenGL.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from pipeline.gltf_export import MeshPart, Take
+from pipeline.tracks import POSE
+
+LIGHT_DIR = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
+POSE_BONES = [(POSE[a], POSE[b]) for a, b in [
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("left_ankle", "left_foot_index"), ("right_ankle", "right_foot_index")]]
+
+
+def joint_world_matrices(parents, rest_local_m, local_quats_xyzw, root_translation_m) -> np.ndarray:
+    """(J, 4, 4) global joint transforms for one frame; the root joint's translation is replaced
+    by root_translation_m."""
+    J = len(parents)
+    rot = Rotation.from_quat(np.asarray(local_quats_xyzw, np.float64)).as_matrix()
+    out = np.zeros((J, 4, 4))
+    for j in range(J):
+        local = np.eye(4)
+        local[:3, :3] = rot[j]
+        local[:3, 3] = root_translation_m if parents[j] < 0 else rest_local_m[j]
+        out[j] = local if parents[j] < 0 else out[parents[j]] @ local
+    return out
+
+
+def skin(part: MeshPart, joint_world: np.ndarray, rest_world_m: np.ndarray,
+         morph_weights: np.ndarray | None = None) -> np.ndarray:
+    """(V, 3) posed positions: morph targets, then linear blend skinning (rest rotations are
+    identity, so the inverse bind matrix of joint j is a translation by -rest_world_m[j])."""
+    p = part.positions.astype(np.float64)
+    if part.targets is not None and morph_weights is not None:
+        p = p + np.einsum("k,kvc->vc", np.asarray(morph_weights, np.float64), part.targets)
+    skin_m = joint_world.copy()
+    skin_m[:, :3, 3] -= np.einsum("jab,jb->ja", joint_world[:, :3, :3], rest_world_m)
+    m = np.einsum("vk,vkab->vab", part.weights, skin_m[part.joints])
+    return np.einsum("vab,vb->va", m[:, :3, :3], p) + m[:, :3, 3]
+
+
+def draw_meshes(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size=(360, 480),
+                center=None, height_m: float | None = None, yaw_deg: float = 0.0,
+                background=(40, 40, 46)) -> np.ndarray:
+    """Orthographic view along -Z (the avatar faces the viewer) of [(positions, triangles,
+    rgb colours per vertex in [0,1])]. Returns an (H, W, 3) BGR image."""
+    w, h = size
+    allp = np.vstack([m[0] for m in meshes])
+    rot = Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix()
+    c = allp.mean(0) if center is None else np.asarray(center)
+    ext = height_m or (np.ptp(allp[:, 1]) * 1.1 + 1e-6)
+    scale = h / ext
+    img = np.full((h, w, 3), background, np.uint8)
+    tris, depth, cols = [], [], []
+    for pos, tri, col in meshes:
+        q = (pos - c) @ rot.T
+        v = q[tri]
+        n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+        front = n[:, 2] > 0  # back-face culling (counter-clockwise = outward)
+        n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        shade = 0.35 + 0.65 * np.clip(n @ LIGHT_DIR, 0, 1)
+        rgb = col[tri].mean(1) * shade[:, None]
+        xy = np.stack([w / 2 + v[..., 0] * scale, h / 2 - v[..., 1] * scale], -1)
+        tris.append(xy[front])
+        depth.append(v[front, :, 2].mean(1))
+        cols.append(rgb[front])
+    tris, depth, cols = np.concatenate(tris), np.concatenate(depth), np.concatenate(cols)
+    srgb = np.clip(cols, 0, 1) ** (1 / 2.2)  # vertex colours are linear, the picture is sRGB
+    for k in np.argsort(depth):  # far to near
+        cv2.fillConvexPoly(img, np.round(tris[k] * 16).astype(np.int32),
+                           tuple(int(255 * x) for x in srgb[k][::-1]), cv2.LINE_AA, shift=4)
+    return img
+
+
+def draw_landmarks(frame_bgr: np.ndarray, face_landmarks=None, pose_image=None,
+                   pose_visibility=None) -> np.ndarray:
+    """Copy of the frame with face landmarks (dots) and the pose skeleton (lines) drawn on it.
+    Coordinates are MediaPipe normalised image coordinates."""
+    img = frame_bgr.copy()
+    h, w = img.shape[:2]
+    r = max(1, int(round(min(w, h) / 400)))
+    if pose_image is not None and np.isfinite(pose_image).all():
+        p = (pose_image[:, :2] * (w, h)).astype(int)
+        vis = np.ones(len(p)) if pose_visibility is None else pose_visibility
+        for a, b in POSE_BONES:
+            if vis[a] > 0.5 and vis[b] > 0.5:
+                cv2.line(img, tuple(p[a]), tuple(p[b]), (80, 200, 255), 2 * r, cv2.LINE_AA)
+    if face_landmarks is not None and np.isfinite(face_landmarks).all():
+        for x, y in (face_landmarks[:, :2] * (w, h)).astype(int):
+            cv2.circle(img, (int(x), int(y)), r, (120, 255, 120), -1, cv2.LINE_AA)
+    return img
+
+
+def blendshape_bars(scores: np.ndarray, names, size=(220, 480), top: int = 16) -> np.ndarray:
+    """The `top` strongest blendshape scores as horizontal bars, (H, W, 3) BGR."""
+    w, h = size
+    img = np.full((h, w, 3), 30, np.uint8)
+    s = np.nan_to_num(np.asarray(scores, np.float64))
+    order = np.argsort(-s)[:top]
+    row = h / top
+    for i, k in enumerate(order):
+        y = int(i * row)
+        cv2.rectangle(img, (110, y + 3), (110 + int((w - 115) * s[k]), int(y + row - 3)), (90, 180, 250), -1)
+        cv2.putText(img, str(names[k])[:16], (3, int(y + row * 0.7)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.38, (230, 230, 230), 1, cv2.LINE_AA)
+    return img
+
+
+def posed_avatar(meshes: list[MeshPart], parents, rest_local_m, take: Take, k: int):
+    """[(positions, triangles, rgb)] of every mesh at key k of the take."""
+    rest_world = np.zeros_like(np.asarray(rest_local_m, np.float64))
+    for j, p in enumerate(parents):
+        rest_world[j] = rest_local_m[j] + (rest_world[p] if p >= 0 else 0)
+    jw = joint_world_matrices(parents, rest_local_m, take.joint_rotations[k], take.root_translation_m[k])
+    out = []
+    for part in meshes:
+        wts = take.morph_weights[k] if part.targets is not None else None
+        col = part.color[:, :3] if part.color is not None else np.full((len(part.positions), 3), 0.7)
+        out.append((skin(part, jw, rest_world, wts), part.triangles, col))
+    return out
+
+
+def contact_sheet(frame_at, tracks, meshes: list[MeshPart], parents, rest_local_m,
+                  take: Take, n: int = 5, tile_h: int = 300) -> np.ndarray:
+    """n evenly spaced instants: the video frame with its landmarks above the avatar (body, then
+    head), BGR. frame_at(i) returns frame i of the take (BGR) or None."""
+    idx = np.linspace(0, tracks.n_frames - 1, n + 2)[1:-1].round().astype(int)
+    cols = []
+    for i in idx:
+        frame = frame_at(int(i))
+        if frame is None:
+            frame = np.zeros((tracks.image_size[1], tracks.image_size[0], 3), np.uint8)
+        frame = draw_landmarks(frame, tracks.face_landmarks[i] if tracks.face_valid[i] else None,
+                               tracks.pose_image[i] if tracks.pose_valid[i] else None,
+                               tracks.pose_visibility[i] if tracks.pose_valid[i] else None)
+        fw = int(round(frame.shape[1] * tile_h / frame.shape[0]))
+        top = cv2.resize(frame, (fw, tile_h), interpolation=cv2.INTER_AREA)
+        posed = posed_avatar(meshes, parents, rest_local_m, take, int(i))
+        body = draw_meshes(posed, size=(max(fw, tile_h * 2 // 3), tile_h))
+        head = draw_meshes([posed[-1]], size=(max(fw, tile_h * 2 // 3), tile_h))
+        width = max(top.shape[1], body.shape[1])
+        col = [cv2.copyMakeBorder(x, 0, 0, 0, width - x.shape[1], cv2.BORDER_CONSTANT, value=(20, 20, 20))
+               for x in (top, body, head)]
+        cv2.putText(col[0], f"t={tracks.t_s[i]:.2f}s", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        cols.append(np.vstack(col))
+    h = max(c.shape[0] for c in cols)
+    return np.hstack([cv2.copyMakeBorder(c, 0, h - c.shape[0], 0, 4, cv2.BORDER_CONSTANT, value=(20, 20, 20))
+                      for c in cols])

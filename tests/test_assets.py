@@ -1,0 +1,53 @@
+"""Model files are checked before use; the canonical face is read from the real .task file."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline import assets
+from pipeline.canonical_face import load_canonical_face
+from pipeline.errors import AssetError
+
+
+def test_models_verified():
+    for name in (assets.FACE_MODEL, assets.POSE_MODEL):
+        p = assets.model_path(name)
+        assert assets.sha256_file(p) == assets.expected_sums()[name]
+
+
+def test_corrupt_or_missing_model_is_refused(tmp_path, monkeypatch):
+    shutil.copy(assets.model_path(assets.FACE_MODEL), tmp_path / assets.FACE_MODEL)
+    data = bytearray((tmp_path / assets.FACE_MODEL).read_bytes())
+    data[1000] ^= 0xFF
+    (tmp_path / assets.FACE_MODEL).write_bytes(bytes(data))
+    monkeypatch.setenv("DHCAP_MODEL_DIR", str(tmp_path))
+    with pytest.raises(AssetError, match="SHA-256"):
+        assets.model_path(assets.FACE_MODEL)
+    with pytest.raises(AssetError, match="missing"):
+        assets.model_path(assets.POSE_MODEL)
+    # and the CLI says it in one line
+    p = subprocess.run([sys.executable, "-m", "pipeline.assets", "check"], capture_output=True,
+                       text=True, env={**__import__("os").environ, "DHCAP_MODEL_DIR": str(tmp_path)})
+    assert p.returncode == AssetError.exit_code
+    assert len(p.stderr.strip().splitlines()) == 1 and "SHA-256" in p.stderr
+
+
+def test_canonical_face_mesh():
+    c = load_canonical_face()
+    assert c.vertices_m.shape == (468, 3) and c.triangles.shape == (898, 3)
+    assert c.triangles.min() == 0 and c.triangles.max() == 467
+    assert (c.uv >= 0).all() and (c.uv <= 1).all()
+    # metric: an adult face, outer eye corners (33, 263) about 9 cm apart, symmetric about x = 0
+    assert 0.08 < np.linalg.norm(c.vertices_m[33] - c.vertices_m[263]) < 0.10
+    assert c.vertices_m[263, 0] > 0 > c.vertices_m[33, 0]  # the subject's left is +X
+    # UVs are image-style: forehead (10) near the top (v small), chin (152) near the bottom
+    assert c.uv[10, 1] < 0.2 and c.uv[152, 1] > 0.8
+    # the triangles face +Z (out of the face)
+    v = c.vertices_m[c.triangles]
+    n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]).sum(0)
+    assert n[2] > 0
+    assert len(c.procrustes_ids) == len(c.procrustes_weights) > 10
