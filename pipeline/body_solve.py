@@ -54,7 +54,7 @@ one take its pose); the head still follows the face in those frames when the fac
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -87,6 +87,8 @@ class BodyMotion:
     valid:              (N,) bool, a body was tracked in this frame (else the last pose is held).
     joint_confidence:   (N, J) float32 in [0, 1], visibility of the landmarks that drive each joint
                         (1 for the head when driven by the face; 0 where the default is used).
+    level_xyzw:         (4,) rotation from the camera-aligned frame (MediaPipe world in glTF axes)
+                        to the levelled world the motion lives in (see `level_rotation`).
     """
 
     t_s: np.ndarray
@@ -94,6 +96,7 @@ class BodyMotion:
     root_translation_m: np.ndarray
     valid: np.ndarray
     joint_confidence: np.ndarray
+    level_xyzw: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 0.0, 1.0]))
 
     @property
     def n_frames(self) -> int:
@@ -404,6 +407,24 @@ def condition_pose(tracks: Tracks) -> PoseInput:
     return PoseInput(world, image, vis, valid, flipped, outlier)
 
 
+def level_rotation(P: np.ndarray, w_hip: np.ndarray, min_frames: int = 10) -> Rotation:
+    """Rotation that levels a tilted camera: the take's median torso direction (hips -> shoulders,
+    frames with the hips seen) becomes +Y; yaw is left alone.
+
+    MediaPipe's world landmarks are aligned with the camera, so a camera looking down at the
+    subject (Pose2Sim's cam01, 30 degrees) would make an upright person lean. A take's median
+    torso is upright to a few degrees for standing, walking or seated people.
+    P: (N, 33, 3) landmarks, glTF axes; w_hip: (N,) weight in [0, 1] of the hips being seen.
+    """
+    seen = w_hip > 0.5
+    if seen.sum() < min_frames:
+        return Rotation.identity()
+    up = P[seen][:, [POSE["left_shoulder"], POSE["right_shoulder"]]].mean(1) \
+        - P[seen][:, [POSE["left_hip"], POSE["right_hip"]]].mean(1)
+    up = np.median(_unit(up), axis=0)
+    return _arc(_unit(up[None]), np.array([[0.0, 1.0, 0.0]]))[0]
+
+
 def _rest_landmarks(skel: Skeleton) -> np.ndarray:
     """(33, 3) landmarks of the rest pose (relaxed by the solver because visibility is 0), glTF
     frame, hip-centred: stands in for a take without any body."""
@@ -516,10 +537,14 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
         cam_t = camera_translation(tracks.image_size, pin.image, world_mp, vis)
         world_mp, vis = _hold(world_mp, valid), _hold(vis, valid)
         P = world_mp * MP_TO_GLTF
+        level = level_rotation(P, _ramp(vis[:, [POSE["left_hip"], POSE["right_hip"]]].min(1), VIS_LO, VIS_HI))
+        P = level.apply(P.reshape(-1, 3)).reshape(P.shape)
+        cam_t = level.apply(cam_t * MP_TO_GLTF) * MP_TO_GLTF  # NaN rows stay NaN
     else:  # no body at all: the rest skeleton's landmarks, invisible -> the relaxed default
         P = np.broadcast_to(_rest_landmarks(skel), (n, 33, 3)).copy()
         vis = np.zeros((n, 33))
         cam_t = np.full((n, 3), np.nan)
+        level = Rotation.identity()
 
     def lm(*names: str) -> np.ndarray:
         return P[:, [POSE[k] for k in names]].mean(axis=1)
@@ -575,6 +600,7 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
     C[:, j("head")] = conf("left_ear", "right_ear", "nose")
     if head_from_face:
         face_g, face_ok = _face_rotations(tracks, fps)
+        face_g = level * face_g
         head_local[face_ok] = (G["neck"].inv() * face_g).as_quat()[face_ok]
         C[face_ok, j("head")] = 1.0
     L["head"] = Rotation.from_quat(head_local)
@@ -666,7 +692,8 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
     return BodyMotion(t_s=np.asarray(tracks.t_s, np.float64).copy(),
                       local_rotations=q.astype(np.float32),
                       root_translation_m=root.astype(np.float32),
-                      valid=valid.copy(), joint_confidence=np.clip(C, 0, 1).astype(np.float32))
+                      valid=valid.copy(), joint_confidence=np.clip(C, 0, 1).astype(np.float32),
+                      level_xyzw=level.as_quat())
 
 
 def _root_translation(skel: Skeleton, q: np.ndarray, valid: np.ndarray, cam_t: np.ndarray,

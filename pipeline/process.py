@@ -193,8 +193,11 @@ def bone_direction_error_deg(skel, motion, tracks, fk) -> dict:
     child = {"leftUpperArm": "leftLowerArm", "leftLowerArm": "leftHand", "rightUpperArm": "rightLowerArm",
              "rightLowerArm": "rightHand", "leftUpperLeg": "leftLowerLeg", "leftLowerLeg": "leftFoot",
              "rightUpperLeg": "rightLowerLeg", "rightLowerLeg": "rightFoot"}
+    from scipy.spatial.transform import Rotation
+
     pos = fk(skel, motion)
     world = tracks.pose_world_m * np.array([1, -1, -1], np.float32)  # MediaPipe -> glTF axes
+    world = Rotation.from_quat(motion.level_xyzw).apply(world.reshape(-1, 3)).reshape(world.shape)
     out = {}
     for bone, (a, b) in pairs.items():
         ia, ib = POSE[a], POSE[b]

@@ -55,15 +55,16 @@ def draw_meshes(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size=(3
     """Orthographic view along -Z (the avatar faces the viewer) of [(positions, triangles,
     rgb colours per vertex in [0,1])]. Returns an (H, W, 3) BGR image."""
     w, h = size
-    allp = np.vstack([m[0] for m in meshes])
     rot = Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix()
-    c = allp.mean(0) if center is None else np.asarray(center)
-    ext = height_m or (np.ptp(allp[:, 1]) * 1.1 + 1e-6)
-    scale = h / ext
+    allp = np.vstack([m[0] for m in meshes]) @ rot.T
+    lo, hi = allp.min(0), allp.max(0)
+    c = ((lo + hi) / 2 if center is None else np.asarray(center) @ rot.T)
+    # fit the bounding box (or the given height) into the picture with a 5 % margin
+    scale = 0.9 * (h / height_m if height_m else min(h / max(hi[1] - lo[1], 1e-6), w / max(hi[0] - lo[0], 1e-6)))
     img = np.full((h, w, 3), background, np.uint8)
     tris, depth, cols = [], [], []
     for pos, tri, col in meshes:
-        q = (pos - c) @ rot.T
+        q = pos @ rot.T - c
         v = q[tri]
         n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
         front = n[:, 2] > 0  # back-face culling (counter-clockwise = outward)

@@ -200,6 +200,7 @@ def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
     sk, m = _solve(tr)
     pin = condition_pose(tr)
     P, vis = pin.world_gltf(), pin.visibility
+    P = Rotation.from_quat(m.level_xyzw).apply(P.reshape(-1, 3)).reshape(P.shape)  # levelled world
     pos = forward_kinematics(sk, m)
     errs = {}
     for bone, child, a, b in LIMBS:
@@ -372,3 +373,18 @@ def test_body_mesh(cam01):
     w_ua = np.where(mesh.joints[near] == ua, mesh.weights[near], 0).sum(1)
     w_la = np.where(mesh.joints[near] == la, mesh.weights[near], 0).sum(1)
     assert near.sum() > 10 and np.all(w_ua + w_la > 0.95) and 0.2 < w_ua.mean() < 0.8
+
+
+def test_tilted_camera_is_levelled(cam01):
+    """Pose2Sim's cam01 is rolled and looks down at the subject: in the camera's frame the
+    person's mean torso leans by tens of degrees; the solved avatar's mean torso is upright."""
+    def tilt_of_mean(v):
+        u = np.median(v / np.linalg.norm(v, axis=1, keepdims=True), axis=0)
+        return np.degrees(np.arccos(u[1] / np.linalg.norm(u)))
+    sk, m = _solve(cam01)
+    P = condition_pose(cam01).world_gltf()
+    tilt_cam = tilt_of_mean(P[:, [11, 12]].mean(1) - P[:, [23, 24]].mean(1))
+    pos = forward_kinematics(sk, m)
+    tilt = tilt_of_mean(pos[m.valid, sk.index("neck")] - pos[m.valid, sk.index("hips")])
+    print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg")
+    assert tilt_cam > 15 and tilt < 3
