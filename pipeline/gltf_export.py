@@ -197,3 +197,56 @@ def read_accessor(gltf: g.GLTF2, index: int) -> np.ndarray:
     start = (view.byteOffset or 0) + (acc.byteOffset or 0)
     arr = np.frombuffer(data, dtype=dtype, count=acc.count * width, offset=start)
     return arr.reshape(acc.count, width) if width > 1 else arr
+
+
+def read_avatar(path: str | os.PathLike):
+    """Read an avatar written by `build_gltf` back: (joint names, parents, rest_local_m, meshes,
+    take). Used to draw previews from the file itself, so a picture shows what consumers get."""
+    G = g.GLTF2().load(str(path))
+    skin = G.skins[0]
+    node_to_joint = {n: j for j, n in enumerate(skin.joints)}
+    names = [G.nodes[n].name for n in skin.joints]
+    parents = np.full(len(names), -1)
+    for j, n in enumerate(skin.joints):
+        for c in G.nodes[n].children or []:
+            parents[node_to_joint[c]] = j
+    rest_local = np.array([G.nodes[n].translation or [0, 0, 0] for n in skin.joints], np.float64)
+    meshes, node_of_mesh = [], {}
+    for ni, node in enumerate(G.nodes):
+        if node.mesh is None:
+            continue
+        mesh = G.meshes[node.mesh]
+        p = mesh.primitives[0]
+        a = p.attributes
+        part = MeshPart(
+            name=mesh.name, positions=read_accessor(G, a.POSITION), normals=read_accessor(G, a.NORMAL),
+            triangles=read_accessor(G, p.indices).reshape(-1, 3), joints=read_accessor(G, a.JOINTS_0),
+            weights=read_accessor(G, a.WEIGHTS_0),
+            color=read_accessor(G, a.COLOR_0) if a.COLOR_0 is not None else None,
+            uv=read_accessor(G, a.TEXCOORD_0) if a.TEXCOORD_0 is not None else None)
+        if p.targets:
+            part.targets = np.stack([read_accessor(G, t["POSITION"] if isinstance(t, dict) else t.POSITION)
+                                     for t in p.targets])
+            part.target_names = tuple(mesh.extras["targetNames"])
+        node_of_mesh[ni] = len(meshes)
+        meshes.append(part)
+    anim = G.animations[0]
+    times = None
+    K, J = 0, len(names)
+    rot = weights = root = None
+    for ch in anim.channels:
+        s = anim.samplers[ch.sampler]
+        if times is None:
+            times = read_accessor(G, s.input).astype(np.float64)
+            K = len(times)
+            rot = np.tile([0.0, 0.0, 0.0, 1.0], (K, J, 1))
+            root = np.tile(rest_local[parents < 0][0], (K, 1))
+        out = read_accessor(G, s.output)
+        if ch.target.path == "weights":
+            weights = out.reshape(K, -1)
+        elif ch.target.path == "rotation":
+            rot[:, node_to_joint[ch.target.node]] = out
+        elif ch.target.path == "translation":
+            root = out
+    take = Take(anim.name, times, weights if weights is not None else np.zeros((K, 0)), rot, root)
+    return names, parents, rest_local, meshes, take

@@ -136,8 +136,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
         raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
     t0 = sw.lap("export", t0)
 
-    sheet = contact_sheet(frame_at, tracks, meshes, skel.parents, skel.rest_local_m, take)
-    cv2.imwrite(str(out / "preview.png"), sheet)
+    cv2.imwrite(str(out / "preview.png"), contact_sheet(frame_at, tracks, glb))
     sw.lap("preview", t0)
 
     body_err = bone_direction_error_deg(skel, motion, tracks, forward_kinematics)

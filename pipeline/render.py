@@ -131,10 +131,14 @@ def posed_avatar(meshes: list[MeshPart], parents, rest_local_m, take: Take, k: i
     return out
 
 
-def contact_sheet(frame_at, tracks, meshes: list[MeshPart], parents, rest_local_m,
-                  take: Take, n: int = 5, tile_h: int = 300) -> np.ndarray:
+def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> np.ndarray:
     """n evenly spaced instants: the video frame with its landmarks above the avatar (body, then
-    head), BGR. frame_at(i) returns frame i of the take (BGR) or None."""
+    head) as read back from the exported .glb, BGR. frame_at(i) returns frame i of the take (BGR)
+    or None: then the landmarks are drawn on a dark background (pictures for the docs must not
+    carry other people's footage)."""
+    from pipeline.gltf_export import read_avatar
+
+    _, parents, rest_local_m, meshes, take = read_avatar(glb_path)
     idx = np.linspace(0, tracks.n_frames - 1, n + 2)[1:-1].round().astype(int)
     cols = []
     for i in idx:
