@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.body_mesh import SkinnedMesh
 from pipeline.body_solve import BodyMotion
-from pipeline.gltf_export import MeshPart, Take
+from pipeline.gltf_export import Take
 from pipeline.head_mesh import EYE_LEFT, EYE_RIGHT, HeadMesh
+from pipeline.mesh import SkinnedMesh
 from pipeline.skeleton import Skeleton
 from pipeline.tracks import ARKIT_NAMES
 
@@ -42,7 +42,7 @@ def eye_rotations(weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton) -> MeshPart:
+def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton) -> SkinnedMesh:
     """The head in model space, skinned to head/neck and the eyeballs to the eye joints."""
     origin = skel.rest_world_m[skel.index("head")] + skel.head_anchor_m
     V = len(head.positions_m)
@@ -58,16 +58,10 @@ def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton) -> MeshPart:
         joints[m] = (skel.index(joint), 0, 0, 0)
         weights[m] = (1.0, 0.0, 0.0, 0.0)
     joints[weights == 0] = 0  # unused slots point at joint 0 with weight 0
-    return MeshPart(name="Head", positions=(head.positions_m + origin).astype(np.float32),
+    return SkinnedMesh(name="Head", positions=(head.positions_m + origin).astype(np.float32),
                     normals=head.normals, triangles=head.triangles, joints=joints, weights=weights,
                     color=head.color, uv=head.uv, targets=deltas_m.astype(np.float32),
                     target_names=tuple(ARKIT_NAMES))
-
-
-def body_part(body: SkinnedMesh) -> MeshPart:
-    return MeshPart(name="Body", positions=body.positions, normals=body.normals,
-                    triangles=body.triangles, joints=body.joints, weights=body.weights,
-                    color=body.color, uv=body.uv)
 
 
 def build_take(name: str, t_s: np.ndarray, duration_s: float, weights: np.ndarray,

@@ -14,11 +14,10 @@ with the trunk would pinch them when the limb swings far from the T-pose).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import trimesh
 
+from pipeline.mesh import SkinnedMesh
 from pipeline.skeleton import Skeleton
 
 # Linear-space RGBA colours (glTF COLOR_0 is linear).
@@ -27,34 +26,6 @@ SHIRT = (0.08, 0.18, 0.40, 1.0)
 TROUSERS = (0.06, 0.06, 0.07, 1.0)
 SHOES = (0.20, 0.12, 0.07, 1.0)
 MAX_INFLUENCES = 4
-
-
-@dataclass(eq=False)
-class SkinnedMesh:
-    """A triangle mesh bound to a skeleton, in the skeleton's rest model space.
-
-    name:      mesh name.
-    positions: (V, 3) float32, rest pose, metres.
-    normals:   (V, 3) float32, unit length.
-    triangles: (F, 3) uint32, counter-clockwise seen from outside (outward normals).
-    joints:    (V, 4) uint16, skeleton joint indices; unused slots are 0 with weight 0.
-    weights:   (V, 4) float32, each row sums to 1, sorted by decreasing weight.
-    uv:        (V, 2) float32 or None.
-    color:     (V, 4) float32 linear RGBA, or None.
-    """
-
-    name: str
-    positions: np.ndarray
-    normals: np.ndarray
-    triangles: np.ndarray
-    joints: np.ndarray
-    weights: np.ndarray
-    uv: np.ndarray | None = None
-    color: np.ndarray | None = None
-
-    @property
-    def n_vertices(self) -> int:
-        return len(self.positions)
 
 
 def loft(centres: np.ndarray, radii: np.ndarray, e1: np.ndarray, e2: np.ndarray,
@@ -237,7 +208,7 @@ def build_body_mesh(skel: Skeleton, n_around: int = 16) -> SkinnedMesh:
     nrm = np.concatenate(normals)
     nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
     return SkinnedMesh(
-        name="body",
+        name="Body",
         positions=np.concatenate(positions).astype(np.float32),
         normals=nrm.astype(np.float32),
         triangles=np.concatenate(faces).astype(np.uint32),

@@ -17,33 +17,13 @@ from pathlib import Path
 import numpy as np
 import pygltflib as g
 
+from pipeline.mesh import SkinnedMesh
+
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 _CTYPE = {np.dtype(np.float32): g.FLOAT, np.dtype(np.uint32): g.UNSIGNED_INT,
           np.dtype(np.uint16): g.UNSIGNED_SHORT, np.dtype(np.uint8): g.UNSIGNED_BYTE}
 _ATYPE = {1: g.SCALAR, 2: g.VEC2, 3: g.VEC3, 4: g.VEC4, 16: g.MAT4}
-
-
-@dataclass
-class MeshPart:
-    """A skinned triangle mesh in the avatar's model space (rest pose), ready to write.
-
-    positions (V,3) float32 metres; normals (V,3) unit; triangles (F,3) counter-clockwise from
-    outside; joints (V,4) uint16 skin joint indices; weights (V,4) float32 rows summing to 1;
-    color (V,4) linear RGBA or None; uv (V,2) or None; targets (K,V,3) POSITION deltas or None
-    with target_names (K names).
-    """
-
-    name: str
-    positions: np.ndarray
-    normals: np.ndarray
-    triangles: np.ndarray
-    joints: np.ndarray
-    weights: np.ndarray
-    color: np.ndarray | None = None
-    uv: np.ndarray | None = None
-    targets: np.ndarray | None = None
-    target_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -94,7 +74,7 @@ def _unit_quats(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32)
 
 
-def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[MeshPart], take: Take,
+def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[SkinnedMesh], take: Take,
                extras: dict | None = None, generator: str = "dhcap") -> tuple[g.GLTF2, bytes]:
     """Assemble the glTF document and its binary buffer (not yet written)."""
     b = _Builder(generator)
@@ -218,7 +198,7 @@ def read_avatar(path: str | os.PathLike):
         mesh = G.meshes[node.mesh]
         p = mesh.primitives[0]
         a = p.attributes
-        part = MeshPart(
+        part = SkinnedMesh(
             name=mesh.name, positions=read_accessor(G, a.POSITION), normals=read_accessor(G, a.NORMAL),
             triangles=read_accessor(G, p.indices).reshape(-1, 3), joints=read_accessor(G, a.JOINTS_0),
             weights=read_accessor(G, a.WEIGHTS_0),

@@ -125,7 +125,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
 
     weights = avatar.morph_weights(tracks.blendshapes, tracks.face_valid)
     take = avatar.build_take(take_name, tracks.t_s, tracks.duration_s, weights, motion, skel)
-    meshes = [avatar.body_part(body), avatar.head_part(head, head_deltas, skel)]
+    meshes = [body, avatar.head_part(head, head_deltas, skel)]
     gltf, blob = gltf_export.build_gltf(
         skel.names, skel.parents, skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})

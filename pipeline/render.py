@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.gltf_export import MeshPart, Take
+from pipeline.gltf_export import Take
+from pipeline.mesh import SkinnedMesh
 from pipeline.tracks import POSE
 
 LIGHT_DIR = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
@@ -36,7 +37,7 @@ def joint_world_matrices(parents, rest_local_m, local_quats_xyzw, root_translati
     return out
 
 
-def skin(part: MeshPart, joint_world: np.ndarray, rest_world_m: np.ndarray,
+def skin(part: SkinnedMesh, joint_world: np.ndarray, rest_world_m: np.ndarray,
          morph_weights: np.ndarray | None = None) -> np.ndarray:
     """(V, 3) posed positions: morph targets, then linear blend skinning (rest rotations are
     identity, so the inverse bind matrix of joint j is a translation by -rest_world_m[j])."""
@@ -117,7 +118,7 @@ def blendshape_bars(scores: np.ndarray, names, size=(220, 480), top: int = 16) -
     return img
 
 
-def posed_avatar(meshes: list[MeshPart], parents, rest_local_m, take: Take, k: int):
+def posed_avatar(meshes: list[SkinnedMesh], parents, rest_local_m, take: Take, k: int):
     """[(positions, triangles, rgb)] of every mesh at key k of the take."""
     rest_world = np.zeros_like(np.asarray(rest_local_m, np.float64))
     for j, p in enumerate(parents):

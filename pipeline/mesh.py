@@ -1,0 +1,38 @@
+"""The mesh artifact shared by the body, head, export and render stages."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class SkinnedMesh:
+    """A triangle mesh bound to a skeleton, in the skeleton's rest (bind) model space: glTF,
+    metres, Y up, the avatar facing +Z.
+
+    name:      mesh name.
+    positions: (V, 3) float32, rest pose, metres.
+    normals:   (V, 3) float32, unit length.
+    triangles: (F, 3) uint32, counter-clockwise seen from outside (outward normals).
+    joints:    (V, 4) uint16, skeleton joint indices; unused slots are 0 with weight 0.
+    weights:   (V, 4) float32, each row sums to 1.
+    uv:        (V, 2) float32 or None, v = 0 at the top of the texture.
+    color:     (V, 4) float32 linear RGBA, or None.
+    targets:   (K, V, 3) float32 morph target POSITION deltas, or None; target_names: K names.
+    """
+
+    name: str
+    positions: np.ndarray
+    normals: np.ndarray
+    triangles: np.ndarray
+    joints: np.ndarray
+    weights: np.ndarray
+    uv: np.ndarray | None = None
+    color: np.ndarray | None = None
+    targets: np.ndarray | None = None
+    target_names: tuple[str, ...] = ()
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.positions)
