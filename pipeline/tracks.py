@@ -70,6 +70,28 @@ class Tracks:
                      hips, x to the image's right, y down, z away from the camera.
     pose_visibility: (N, 33) float32 in [0,1], likelihood each landmark is visible.
     source:          path of the video (or camera) the tracks come from.
+    meta:            free-form, saved in the header (e.g. the "multiview" report of the fusion).
+
+    Present only in tracks fused from several calibrated cameras (pipeline.multiview), None
+    otherwise. Their frame, the "pose frame", is the one pose_world_m's axes are in: a virtual
+    camera standing in front of the subject, level (x to its image's right, y down, z away from
+    it, metres); for one camera it is that camera's frame.
+    pose_root_m:     (N, 3) float32, hips centre (mean of landmarks 23, 24) in the pose frame with
+                     its origin at the calibration's world origin, metres: the body's position in
+                     the room, triangulated. NaN where not triangulated.
+    pose_reproj_px:  (N, 33) float32, RMS reprojection error of each triangulated landmark over the
+                     cameras used, pixels. NaN where the landmark came from one camera only.
+    pose_n_views:    (N, 33) int8, number of cameras the landmark was triangulated from (0: it is
+                     one camera's MediaPipe estimate, rotated into the pose frame).
+    face_view:       (N,) int8, index (in meta["multiview"]["cameras"]) of the camera whose
+                     face_landmarks and face_matrix this frame holds; -1 where no face.
+    face_view_rotation: (N, 3, 3) float32, rotation from that camera's MediaPipe face frame (+Y up,
+                     looking down -Z) to the pose frame in the same axes convention (x, -y, -z of
+                     the pose frame): the head's rotation in the pose frame is this times
+                     face_matrix's rotation. (One camera: None, identity.)
+    face_world_m:    (N, 478, 3) float32, face landmarks triangulated from the cameras that see the
+                     face, pose frame, origin as pose_root_m; NaN where fewer than two did.
+    face_reproj_px:  (N, 478) float32, their RMS reprojection error, pixels.
     """
 
     t_s: np.ndarray
@@ -88,6 +110,18 @@ class Tracks:
     pose_visibility: np.ndarray
     source: str = ""
     meta: dict = field(default_factory=dict)
+    pose_root_m: np.ndarray | None = None
+    pose_reproj_px: np.ndarray | None = None
+    pose_n_views: np.ndarray | None = None
+    face_view: np.ndarray | None = None
+    face_view_rotation: np.ndarray | None = None
+    face_world_m: np.ndarray | None = None
+    face_reproj_px: np.ndarray | None = None
+
+    @property
+    def multiview(self) -> bool:
+        """The tracks were fused from several calibrated cameras (see pose_root_m)."""
+        return self.pose_root_m is not None
 
     @property
     def n_frames(self) -> int:
@@ -122,7 +156,8 @@ class Tracks:
     def load(cls, path: Path) -> "Tracks":
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
-            arrays = {k: z[k] for k in z.files if k != "header"}
+            known = {f.name for f in fields(cls)}  # optional arrays absent from older files stay None
+            arrays = {k: z[k] for k in z.files if k in known}
         return cls(fps=header["fps"], duration_s=header["duration_s"],
                    image_size=tuple(header["image_size"]), source=header["source"],
                    meta=header.get("meta", {}), **arrays)
@@ -146,18 +181,28 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
 
     Gaps at the start or end of the take, and longer gaps, stay NaN / invalid.
     Face transforms are interpolated with slerp (rotation) and lerp (translation).
+    Multi-view tracks: pose_root_m is interpolated with the body; reprojection errors and view
+    counts stay NaN / 0 (nothing was measured); a face gap whose two ends come from different
+    cameras is not filled (their image landmarks are not comparable).
     """
     out = replace(tr, **{f.name: getattr(tr, f.name).copy() for f in fields(tr)
-                         if isinstance(getattr(tr, f.name), np.ndarray)})
+                         if isinstance(getattr(tr, f.name), np.ndarray)}, meta=dict(tr.meta))
     t = tr.t_s
-    for kind, arrays in (("face", ("face_landmarks", "blendshapes")),
-                         ("pose", ("pose_image", "pose_world_m", "pose_visibility"))):
+    pose_arrays = ("pose_image", "pose_world_m", "pose_visibility") \
+        + (("pose_root_m",) if tr.pose_root_m is not None else ())
+    for kind, arrays in (("face", ("face_landmarks", "blendshapes")), ("pose", pose_arrays)):
         valid = getattr(out, f"{kind}_valid")
         filled = getattr(out, f"{kind}_filled")
         for s, e in gap_spans(valid):
             if s == 0 or e == len(t) or t[e] - t[s - 1] > max_gap_s + 1e-9 + 1.0 / tr.fps:
                 continue
             idx = np.arange(s, e)
+            if kind == "face" and out.face_view is not None:
+                if out.face_view[s - 1] != out.face_view[e]:
+                    continue
+                out.face_view[idx] = out.face_view[s - 1]
+                if out.face_view_rotation is not None:
+                    out.face_view_rotation[idx] = out.face_view_rotation[s - 1]
             for name in arrays:
                 a = getattr(out, name)
                 a[idx] = _interp_rows(t, a, idx, s - 1, e)

@@ -139,3 +139,15 @@ def test_bad_inputs_give_one_line_errors(tmp_path, sample):
     msg = _one_line_error(_cli(sample("no_face"), "--out", tmp_path / "e"))
     assert "no face and no person" in msg
     assert not (tmp_path / "e" / "avatar.glb").exists()
+
+
+def test_cli_several_cameras_of_one_take(tmp_path, sample, glbcheck):
+    cams = [sample(f"p2s_cam0{i}") for i in (1, 2, 3)]
+    p = _cli(*cams, "--calib", sample("p2s_calib"), "--out", tmp_path / "mv")
+    assert p.returncode == 0, p.stderr
+    m = json.loads((tmp_path / "mv" / "manifest.json").read_text())
+    assert [c["name"] for c in m["multiview"]["cameras"]] == ["cam01", "cam02", "cam03"]
+    assert m["tracking"]["body_frames"] == 100
+    assert glbcheck(tmp_path / "mv" / "avatar.glb")["exit_code"] == 0
+    # several videos without a calibration: one line saying what is missing
+    assert "need their calibration" in _one_line_error(_cli(*cams[:2], "--out", tmp_path / "x"))

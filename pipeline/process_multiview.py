@@ -1,0 +1,217 @@
+"""Several recorded videos of one take + their calibration -> the same session folder as one video.
+
+`process_multiview(videos, calibration, out_dir)` tracks every video (pipeline.tracking), puts them
+on one clock, fuses them (pipeline.multiview) and hands the fused tracks to
+`pipeline.process.finish_session`, so avatar.glb, tracks.npz, preview.png and manifest.json are
+made exactly as for one camera. The manifest gains a "multiview" section: the cameras, their
+time offsets and how each was found, and the reprojection errors per camera.
+
+Clock, per video:
+  * timestamps: a capture recording's `<stem>_frames.csv` (capture/recorder.py) next to the video
+    gives each frame's time on the take's shared clock; without one, every video starts at 0;
+  * motion: the offset to the reference video from the cross-correlation of landmark motion
+    (pipeline.time_offset), used when there are no timestamps or they disagree with the motion by
+    more than a frame and a half (then a warning says so), and only when it is reliable;
+  * calibration: then the offsets are refined within +-50 ms by the reprojection error of the
+    triangulated body (pipeline.multiview.reprojection_sync), which resolves fractions of a frame.
+`offsets="none"` keeps the timestamps (or 0) as they are; a list of seconds imposes them.
+
+Per-camera tracks are kept in the session as views/<name>.npz, so a take can be fused again
+without tracking it again.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+DISAGREE_FRAMES = 1.5
+SYNC_SEARCH_S = 0.05
+
+
+def _timestamps_sidecar(video: Path, n_frames: int) -> np.ndarray | None:
+    """Frame times on the take's clock from a capture recording's CSV, or None."""
+    csv = video.with_name(video.stem + "_frames.csv")
+    if not csv.is_file():
+        return None
+    from capture.recorder import read_timestamps
+    try:
+        _, _, _, t_take = read_timestamps(csv)
+    except (OSError, ValueError):
+        return None
+    if len(t_take) != n_frames or not np.all(np.diff(t_take) > 0):
+        return None
+    return np.asarray(t_take, np.float64)
+
+
+def track_video(video: str | Path, progress: bool = True):
+    """Tracks of one video file, with a progress bar."""
+    from tqdm import tqdm
+
+    from capture.video import probe, read_frames
+    from pipeline.tracking import track_stream
+
+    info = probe(video)
+    bar = tqdm(total=info.frame_count, unit="frame", desc=f"tracking {Path(video).name}",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        return track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count,
+                            str(video), on_frame=lambda *_: bar.update(1))
+    finally:
+        bar.close()
+
+
+def synchronise(tracks: list, calibration, cameras: list[int], names: list[str],
+                timestamps: list[np.ndarray | None], reference: int = 0,
+                offsets: str | Sequence[float] = "auto") -> tuple[list, np.ndarray, dict, list[str]]:
+    """Put the tracks on one clock. Returns (tracks with shared-clock t_s, offsets (C,) relative to
+    the reference, per-camera report, warnings)."""
+    from dataclasses import replace
+
+    from pipeline.multiview import reprojection_sync
+    from pipeline.time_offset import estimate_offset
+
+    C = len(tracks)
+    warnings: list[str] = []
+    rep = [{"name": n} for n in names]
+    # Shared clock from the timestamps, the reference starting at 0.
+    if all(ts is not None for ts in timestamps):
+        t0 = timestamps[reference][0]
+        tracks = [replace(tr, t_s=ts - t0) for tr, ts in zip(tracks, timestamps)]
+        for r in rep:
+            r["timestamps"] = "capture recording"
+    else:
+        for r, ts in zip(rep, timestamps):
+            r["timestamps"] = "capture recording (ignored: not every video has one)" if ts is not None \
+                else "none: the video starts at 0"
+    have_clock = all(ts is not None for ts in timestamps)
+    off = np.zeros(C)
+    if not isinstance(offsets, str):
+        off = np.asarray(offsets, np.float64) - float(offsets[reference])
+        if len(off) != C:
+            raise InputError(f"{len(off)} time offsets given for {C} videos")
+        for r in rep:
+            r["offset_from"] = "given"
+        return tracks, off, {"cameras": rep}, warnings
+    if offsets not in ("auto", "none"):
+        raise InputError(f"offsets must be 'auto', 'none' or a list of seconds, not {offsets!r}")
+    for c in range(C):
+        rep[c]["offset_from"] = "timestamps" if have_clock else "assumed 0"
+    if offsets == "none":
+        return tracks, off, {"cameras": rep}, warnings
+
+    unsure: list[tuple[int, float]] = []
+    shortest = min(float(tr.t_s[-1] - tr.t_s[0]) for tr in tracks if tr.n_frames > 1)
+    for c in range(C):
+        if c == reference:
+            continue
+        # The offset within the recordings' own clocks; with timestamps, relative to the clock's.
+        est = estimate_offset(tracks[reference], tracks[c], max_offset_s=min(5.0, 0.5 * shortest))
+        rep[c]["motion_offset_s"] = None if not np.isfinite(est.offset_s) else round(est.offset_s, 5)
+        rep[c]["motion_correlation"] = None if not np.isfinite(est.confidence) else round(est.confidence, 3)
+        rep[c]["motion_margin"] = round(est.margin, 3)
+        frame = 1.0 / float(tracks[c].fps or 30.0)
+        if est.reliable():
+            if not have_clock or abs(est.offset_s) > DISAGREE_FRAMES * frame:
+                if have_clock:
+                    warnings.append(f"{names[c]}: its timestamps disagree with its motion by "
+                                    f"{est.offset_s:+.3f} s; using the motion's offset")
+                off[c] = est.offset_s
+                rep[c]["offset_from"] = "motion"
+        elif not have_clock:
+            unsure.append((c, est.confidence))
+    refined, info = reprojection_sync(tracks, calibration, cameras, off, reference, SYNC_SEARCH_S)
+    for c in range(C):
+        if c != reference and abs(refined[c] - off[c]) > 1e-9:
+            rep[c]["offset_from"] += " + reprojection"
+    for c, r in unsure:
+        warnings.append(f"{names[c]}: its motion does not say when it started (correlation {r:.2f}); "
+                        f"assumed with {names[reference]}, then {refined[c] - refined[reference]:+.3f} s "
+                        f"by the reprojection error (searched within +-{SYNC_SEARCH_S * 1000:.0f} ms)")
+    return tracks, refined - refined[reference], {"cameras": rep, "reprojection_sync": info}, warnings
+
+
+def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path, out_dir: str | Path,
+                      max_gap_s: float = 0.25, progress: bool = True, reference: int = 0,
+                      offsets: str | Sequence[float] = "auto", max_error_px: float | None = None,
+                      tracks: Sequence | None = None) -> dict:
+    """Run every stage on several videos of one take (see the module docstring); write the session
+    folder; return the manifest.
+
+    reference: index of the video whose timeline and picture the session takes.
+    offsets:   "auto", "none" or seconds per video (see the module docstring).
+    tracks:    the videos' tracks when already made (e.g. a session's views/*.npz): not tracked again.
+    """
+    from capture.calibration import load_calibration
+    from capture.video import frame_reader, probe
+    from pipeline.multiview import fuse_views
+    from pipeline.process import Stopwatch, finish_session, make_session_dir
+    from pipeline.triangulation import DEFAULT_MAX_ERROR_PX
+
+    videos = [Path(v) for v in videos]
+    if len(videos) < 2:
+        raise InputError("several videos are needed for a calibrated multi-camera take; "
+                         "give one video without --calib")
+    if not 0 <= reference < len(videos):
+        raise InputError(f"reference {reference} is not one of the {len(videos)} videos")
+    sw = Stopwatch()
+    t0 = time.perf_counter()
+    calib = load_calibration(calibration_path)
+    infos = [probe(v) for v in videos]  # one-line errors for missing or broken files, before tracking
+    names = [v.stem for v in videos]
+    if len(set(names)) != len(names):
+        names = [f"{v.stem}_{i + 1}" for i, v in enumerate(videos)]
+    cameras = calib.match([v.stem for v in videos])
+    for v, info, k in zip(videos, infos, cameras):
+        cam = calib.cameras[k]
+        fit = cam.for_size((info.width, info.height))
+        if fit is None:
+            raise InputError(f"{v}: {info.width}x{info.height} video, but calibration camera "
+                             f"{cam.name} is {cam.size[0]}x{cam.size[1]}; is it the right camera?")
+        calib.cameras[k] = fit  # a resized recording: intrinsics scaled
+    out = make_session_dir(out_dir)
+    t0 = sw.lap("setup", t0)
+
+    if tracks is None:
+        tracks = [track_video(v, progress) for v in videos]
+    elif len(tracks) != len(videos):
+        raise InputError(f"{len(tracks)} tracks given for {len(videos)} videos")
+    tracks = list(tracks)
+    (out / "views").mkdir(exist_ok=True)
+    for n, tr in zip(names, tracks):
+        tr.save(out / "views" / f"{n}.npz")
+    t0 = sw.lap("tracking", t0)
+
+    stamps = [_timestamps_sidecar(v, tr.n_frames) for v, tr in zip(videos, tracks)]
+    tracks, off, sync_rep, warnings = synchronise(tracks, calib, cameras, names, stamps, reference, offsets)
+    t0 = sw.lap("synchronisation", t0)
+    fusion = fuse_views(tracks, calib, cameras, list(off), reference,
+                        max_error_px=max_error_px or DEFAULT_MAX_ERROR_PX, names=names)
+    sw.lap("fusion", t0)
+
+    with frame_reader(videos[reference]) as frame_at:
+        manifest = finish_session(
+            fusion.tracks, out, names[reference], frame_at, sw, max_gap_s,
+            input_info={"videos": [str(v.resolve()) for v in videos],
+                        "calibration": str(Path(calibration_path).resolve()),
+                        "width": infos[reference].width, "height": infos[reference].height},
+            tool="pipeline.process (multiview)")
+    mv = dict(fusion.report)
+    mv["calibration"] = {"file": str(Path(calibration_path).resolve()),
+                         "cameras": calib.names, "up_known": calib.up is not None,
+                         "floor": calib.floor}
+    for cam_rep, s in zip(mv["cameras"], sync_rep["cameras"]):
+        cam_rep.update({k: v for k, v in s.items() if k != "name"})
+        cam_rep["tracks"] = f"views/{cam_rep['name']}.npz"
+    if "reprojection_sync" in sync_rep:
+        mv["reprojection_sync"] = sync_rep["reprojection_sync"]
+    manifest["multiview"] = mv
+    manifest["outputs"]["views"] = [f"views/{n}.npz" for n in names]
+    manifest["warnings"] = list(manifest.get("warnings", [])) + warnings
+    import json
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
