@@ -87,6 +87,7 @@ def capture_section(res, primary: int | None, stop_t: float | None) -> dict:
         "cpu_s": res.cpu_s,
         "cpu_ms_per_tracked_frame": round(1e3 * res.cpu_s / total_tracked, 2) if total_tracked else None,
         "cameras": cams,
+        **({"vmc": res.vmc} if res.vmc else {}),
     }
 
 
@@ -208,7 +209,7 @@ def run_capture(a, stream=None) -> int:
         check_free_space(out)
         opts = LiveOptions(seconds=a.seconds, tolerance_s=None if a.tolerance_ms is None else a.tolerance_ms / 1e3,
                            track_max_side=a.track_max_side, lost_after_s=a.lost_after,
-                           segment_s=a.segment_s, keep_segments=a.keep_segments)
+                           segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc)
         stop = StopRequest()
         take = LiveTake(sources, out, opts, stop)
         for c, i in enumerate(take.infos):
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep-segments", action="store_true", help="keep the segments after joining them")
     ap.add_argument("--track-max-side", type=int, default=1280,
                     help="frames larger than this are scaled down for tracking only (default 1280)")
+    ap.add_argument("--vmc", nargs="?", const="", metavar="[HOST:]PORT",
+                    help="stream blendshapes and bones over the VMC protocol (OSC/UDP) while "
+                         "capturing; default 127.0.0.1:39539 (localhost unless a host is named)")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     return ap

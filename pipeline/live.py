@@ -44,6 +44,7 @@ class LiveOptions:
     jpeg_quality: int = 90
     join: bool = True                   # join each camera's segments into cam<i>.avi at the end
     keep_segments: bool = False
+    vmc: str | None = None              # "[host:]port" to stream over the VMC protocol ("" = default)
 
 
 class StopRequest:
@@ -161,6 +162,10 @@ class LiveTracker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self.lock = threading.Lock()
+        self.vmc = None
+        if opts.vmc is not None:
+            from pipeline.vmc import LiveVMCStreamer, parse_target
+            self.vmc = LiveVMCStreamer(*parse_target(opts.vmc), image_size=sizes[0])
 
     def load(self) -> None:
         """Start the workers and wait until both models of every camera are loaded."""
@@ -209,6 +214,17 @@ class LiveTracker:
                 s.body_frames += r.pose is not None
                 self.results[f.camera][f.index] = r
             self.latest[f.camera] = (f, r)
+        if self.vmc is not None and f.camera == 0 and r is not None:
+            self.vmc.on_frame(r)  # never blocks: the streamer's own thread sends
+
+    def vmc_summary(self) -> dict | None:
+        """What the VMC streamer did: frames handed over, sent, dropped as stale, failed."""
+        v = self.vmc
+        if v is None:
+            return None
+        return {"target": f"{v.sender.host}:{v.sender.port}", "frames_received": v.received,
+                "frames_sent": v.sent, "dropped_stale": v.dropped, "errors": v.errors,
+                "last_error": v.last_error}
 
     def stop(self) -> None:
         """Finish the group in hand, then stop the workers (frames still queued stay untracked)."""
@@ -222,6 +238,8 @@ class LiveTracker:
             w.join(timeout=10)
         for c, w in enumerate(self._workers):
             self.stats[c].track_busy_s = w.busy_s
+        if self.vmc is not None:
+            self.vmc.close()
 
 
 @dataclass
@@ -254,6 +272,7 @@ class TakeResult:
     cameras: list[CameraTake]
     options: LiveOptions
     stop_t: float | None = None   # monotonic time the end was asked for
+    vmc: dict | None = None       # VMC streaming counters when --vmc was given
 
 
 def _cpu_s() -> float:
@@ -457,7 +476,8 @@ class LiveTake:
                 None if r.ended_t is None else round(r.ended_t - t0, 3)))
         return TakeResult(self.session, started, t0, round(t_end - t0, 3), self.stop.reason or "stopped",
                           self.stop.camera, self.stop.error, self.tolerance_s, self.tracker.grouper.formed,
-                          self.tracker.groups_tracked, round(cpu, 3), takes, opts, self.stop.t)
+                          self.tracker.groups_tracked, round(cpu, 3), takes, opts, self.stop.t,
+                          self.tracker.vmc_summary())
 
     def _deliver_to(self, c: int):
         def deliver(f: Frame):  # frames flow only once run() has made the recorders

@@ -135,6 +135,9 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     except OSError as e:
         raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
     t0 = sw.lap("export", t0)
+    from pipeline.engine_export import export_formats
+    engine = export_formats(out)  # avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv
+    t0 = sw.lap("engine_export", t0)
 
     cv2.imwrite(str(out / "preview.png"), contact_sheet(frame_at, tracks, glb))
     sw.lap("preview", t0)
@@ -146,7 +149,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
         "input": {**(input_info or {}), "fps": round(tracks.fps, 4), "frames": tracks.n_frames,
                   "duration_s": round(tracks.duration_s, 4)},
         "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
-                    "manifest": "manifest.json"},
+                    "manifest": "manifest.json", **engine["files"]},
         "tracking": {
             "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
             "face_filled_frames": int(tracks.face_filled.sum()),
@@ -215,18 +218,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline.process",
                                  description="Recorded video -> session folder with tracks, manifest and avatar.glb")
     ap.add_argument("videos", nargs="+", metavar="VIDEO",
-                    help="video file (anything FFmpeg reads: mp4, mov, webm, ...); with --calib, "
-                         "several videos of one take, one per calibrated camera")
+                    help="video file (anything FFmpeg reads: mp4, mov, webm, ...); several videos, a "
+                         "folder or a glob: a batch of takes, one session each (python -m pipeline.batch); "
+                         "with --calib, several videos of one take, one per calibrated camera")
     ap.add_argument("--calib", help="calibration of the cameras (anipose/Pose2Sim .toml or Qualisys "
                                     ".qca.txt): the videos are one take seen by several cameras")
     ap.add_argument("--offsets", default="auto",
                     help="with --calib: 'auto' (timestamps, else the motion itself), 'none', or "
                          "comma-separated seconds per video")
-    ap.add_argument("--out", help="session folder (default: sessions/<first video name>)")
+    ap.add_argument("--out", help="session folder (default: sessions/<first video name>); for a batch, "
+                                  "the folder of the session folders (default: sessions)")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
+    if not a.calib and (len(a.videos) > 1 or Path(a.videos[0]).is_dir() or any(c in a.videos[0] for c in "*?[")):
+        from pipeline.batch import main as batch_main
+        return batch_main([*a.videos, "--out", a.out or "sessions", "--max-gap", str(a.max_gap)]
+                          + (["--quiet"] if a.quiet else []))
     from pipeline.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
     out = a.out or str(Path("sessions") / Path(a.videos[0]).stem)
@@ -241,9 +250,6 @@ def main(argv=None) -> int:
             from pipeline.process_multiview import process_multiview
             m = process_multiview(a.videos, a.calib, out, max_gap_s=a.max_gap, progress=not a.quiet,
                                   offsets=offsets)
-        elif len(a.videos) > 1:
-            raise InputError(f"{len(a.videos)} videos given without --calib: several cameras of one take "
-                             f"need their calibration (python -m pipeline.calibrate)")
         else:
             m = process_video(a.videos[0], out, a.max_gap, progress=not a.quiet)
     except PipelineError as e:
