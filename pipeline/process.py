@@ -11,6 +11,7 @@ The session folder holds:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import sys
@@ -57,6 +58,18 @@ def check_trackable(tracks) -> list[str]:
     return warnings
 
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run torch on n intra-op threads meanwhile (restored afterwards)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def make_session_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     try:
@@ -97,7 +110,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     """
     import cv2
 
-    from pipeline import avatar, gltf_export
+    from pipeline import avatar, gltf_export, latent_rig
     from pipeline.body_mesh import build_body_mesh
     from pipeline.body_solve import forward_kinematics, solve_body
     from pipeline.face_rig import fit_face_rig
@@ -123,7 +136,19 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     body = build_body_mesh(skel)
     t0 = sw.lap("body_solve", t0)
 
-    weights = avatar.morph_weights(tracks.blendshapes, tracks.face_valid)
+    lt = None
+    scores = latent_rig.observed_scores(tracks)
+    if np.isfinite(scores).all(1).sum() >= 2:
+        # Expression through the latent rig: the VAE fine-tuned on this take, smoothed without lag,
+        # short face losses filled in latent space; the head is driven by the decoded weights.
+        with torch_threads(1):  # small models: more threads only fight MediaPipe's (5x slower at 2)
+            vae = latent_rig.finetune(latent_rig.load_model(), scores)
+            lt = latent_rig.latent_expression(vae, [scores], tracks.t_s, latent_rig.LatentParams())
+        lt.save(out / "latent.npz")
+        weights = lt.weights.astype(np.float32)
+    else:
+        weights = avatar.morph_weights(tracks.blendshapes, tracks.face_valid)  # no face: neutral
+    t0 = sw.lap("expression", t0)
     take = avatar.build_take(take_name, tracks.t_s, tracks.duration_s, weights, motion, skel)
     meshes = [body, avatar.head_part(head, head_deltas, skel)]
     gltf, blob = gltf_export.build_gltf(
@@ -149,7 +174,8 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
         "input": {**(input_info or {}), "fps": round(tracks.fps, 4), "frames": tracks.n_frames,
                   "duration_s": round(tracks.duration_s, 4)},
         "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
-                    "manifest": "manifest.json", **engine["files"]},
+                    "manifest": "manifest.json", **engine["files"],
+                    **({"latent": "latent.npz"} if lt is not None else {})},
         "tracking": {
             "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
             "face_filled_frames": int(tracks.face_filled.sum()),
@@ -158,6 +184,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
             "face_missing_spans_s": _spans_s(tracks, gap_spans(tracks.face_valid)),
             "body_missing_spans_s": _spans_s(tracks, gap_spans(tracks.pose_valid)),
         },
+        "expression": lt.summary() if lt is not None else None,
         "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
                      "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
