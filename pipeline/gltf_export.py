@@ -5,6 +5,9 @@ Layout of the file (what Blender, three.js and Unity's importers expect of a hum
   scene roots:  "Body" (skinned mesh), "Head" (skinned mesh with morph targets), "hips" (root joint)
   skin:         one skin over all humanoid joints (VRM/Unity names), rest pose = bind pose (T-pose)
   head mesh:    one primitive; mesh.extras.targetNames = the 51 ARKit names, dense POSITION targets
+  materials:    "Skin" (vertex colours, COLOR_0) for untextured meshes; a textured mesh gets its own
+                material "<name>Skin" whose baseColorTexture is the embedded image (JPEG or PNG in a
+                bufferView, linear mipmapped sampler, clamped), without COLOR_0
   animation:    one, LINEAR: weights of "Head", rotation of every joint, translation of "hips"
 Frames: glTF's (Y up, metres, right-handed, the avatar faces +Z).
 """
@@ -74,9 +77,45 @@ def _unit_quats(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32)
 
 
+TEXTURE_FORMATS = ("jpeg", "png")
+JPEG_QUALITY = 95
+
+
+def encode_texture(rgb: np.ndarray, fmt: str = "jpeg") -> tuple[bytes, str]:
+    """(S, S, 3) uint8 RGB -> (encoded bytes, MIME type)."""
+    import cv2
+    if fmt not in TEXTURE_FORMATS:
+        raise ValueError(f"texture format must be one of {TEXTURE_FORMATS}, not {fmt!r}")
+    img = np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1])     # RGB -> BGR for OpenCV
+    if fmt == "jpeg":
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    else:
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise ValueError("texture could not be encoded")
+    return buf.tobytes(), "image/jpeg" if fmt == "jpeg" else "image/png"
+
+
+def _textured_material(b: "_Builder", part: SkinnedMesh, fmt: str) -> int:
+    G = b.gltf
+    data, mime = encode_texture(part.texture, fmt)
+    G.images.append(g.Image(name=f"{part.name}_basecolor", bufferView=b.view(data), mimeType=mime))
+    if not G.samplers:
+        G.samplers.append(g.Sampler(magFilter=g.LINEAR, minFilter=g.LINEAR_MIPMAP_LINEAR,
+                                    wrapS=g.CLAMP_TO_EDGE, wrapT=g.CLAMP_TO_EDGE))
+    G.textures.append(g.Texture(sampler=0, source=len(G.images) - 1, name=f"{part.name}_basecolor"))
+    G.materials.append(g.Material(
+        name=f"{part.name}Skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
+            baseColorFactor=[1.0, 1.0, 1.0, 1.0], baseColorTexture=g.TextureInfo(index=len(G.textures) - 1),
+            metallicFactor=0.0, roughnessFactor=0.6)))
+    return len(G.materials) - 1
+
+
 def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[SkinnedMesh], take: Take,
-               extras: dict | None = None, generator: str = "dhcap") -> tuple[g.GLTF2, bytes]:
-    """Assemble the glTF document and its binary buffer (not yet written)."""
+               extras: dict | None = None, generator: str = "dhcap",
+               texture_format: str = "jpeg") -> tuple[g.GLTF2, bytes]:
+    """Assemble the glTF document and its binary buffer (not yet written). Meshes with a
+    `texture` embed it as `texture_format` ("jpeg", quality 95, or "png")."""
     b = _Builder(generator)
     G = b.gltf
     J = len(joint_names)
@@ -97,12 +136,17 @@ def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[Skin
             NORMAL=b.accessor(part.normals.astype(np.float32), ARRAY_BUFFER),
             JOINTS_0=b.accessor(part.joints.astype(np.uint16), ARRAY_BUFFER),
             WEIGHTS_0=b.accessor(part.weights.astype(np.float32), ARRAY_BUFFER))
+        material = 0
+        if part.texture is not None:
+            if part.uv is None:
+                raise ValueError(f"mesh {part.name} has a texture but no UVs")
+            material = _textured_material(b, part, texture_format)
         if part.uv is not None:
             attrs.TEXCOORD_0 = b.accessor(part.uv.astype(np.float32), ARRAY_BUFFER)
-        if part.color is not None:
+        if part.color is not None and part.texture is None:
             attrs.COLOR_0 = b.accessor(np.clip(part.color, 0, 1).astype(np.float32), ARRAY_BUFFER)
         idx_dtype = np.uint16 if len(part.positions) < 65535 else np.uint32
-        prim = g.Primitive(attributes=attrs, material=0, indices=b.accessor(
+        prim = g.Primitive(attributes=attrs, material=material, indices=b.accessor(
             part.triangles.reshape(-1).astype(idx_dtype), ELEMENT_ARRAY_BUFFER, minmax=True))
         mesh = g.Mesh(name=part.name, primitives=[prim])
         if part.targets is not None:
@@ -179,9 +223,40 @@ def read_accessor(gltf: g.GLTF2, index: int) -> np.ndarray:
     return arr.reshape(acc.count, width) if width > 1 else arr
 
 
+def read_texture(gltf: g.GLTF2, material_index: int | None) -> np.ndarray | None:
+    """The decoded base colour texture (S, S, 3) uint8 RGB of a material of a loaded .glb, or
+    None when it has none."""
+    import cv2
+    if material_index is None:
+        return None
+    pbr = gltf.materials[material_index].pbrMetallicRoughness
+    info = pbr.baseColorTexture if pbr is not None else None
+    if info is None:
+        return None
+    image = gltf.images[gltf.textures[info.index].source]
+    view = gltf.bufferViews[image.bufferView]
+    data = gltf.binary_blob()[(view.byteOffset or 0):(view.byteOffset or 0) + view.byteLength]
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return None if bgr is None else bgr[..., ::-1].copy()
+
+
+def texture_vertex_colours(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """(V, 4) linear RGBA vertex colours sampled (bilinear) from an sRGB texture at the UVs:
+    what a per-vertex drawing (the previews) can show of a textured mesh."""
+    import cv2
+    S_h, S_w = texture.shape[:2]
+    xy = (np.asarray(uv, np.float32) * np.array([S_w, S_h], np.float32) - 0.5).reshape(-1, 1, 2)
+    srgb = cv2.remap(texture.astype(np.float32) / 255, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
+    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    return np.concatenate([lin, np.ones((len(lin), 1))], 1).astype(np.float32)
+
+
 def read_avatar(path: str | os.PathLike):
     """Read an avatar written by `build_gltf` back: (joint names, parents, rest_local_m, meshes,
-    take). Used to draw previews from the file itself, so a picture shows what consumers get."""
+    take). Used to draw previews from the file itself, so a picture shows what consumers get.
+    A textured mesh comes back with its `texture` and, for drawing, vertex colours sampled from
+    it."""
     G = g.GLTF2().load(str(path))
     skin = G.skins[0]
     node_to_joint = {n: j for j, n in enumerate(skin.joints)}
@@ -204,6 +279,9 @@ def read_avatar(path: str | os.PathLike):
             weights=read_accessor(G, a.WEIGHTS_0),
             color=read_accessor(G, a.COLOR_0) if a.COLOR_0 is not None else None,
             uv=read_accessor(G, a.TEXCOORD_0) if a.TEXCOORD_0 is not None else None)
+        part.texture = read_texture(G, p.material)
+        if part.texture is not None and part.color is None and part.uv is not None:
+            part.color = texture_vertex_colours(part.texture, part.uv)
         if p.targets:
             part.targets = np.stack([read_accessor(G, t["POSITION"] if isinstance(t, dict) else t.POSITION)
                                      for t in p.targets])

@@ -20,6 +20,9 @@ class SkinnedMesh:
     uv:        (V, 2) float32 or None, v = 0 at the top of the texture.
     color:     (V, 4) float32 linear RGBA, or None.
     targets:   (K, V, 3) float32 morph target POSITION deltas, or None; target_names: K names.
+    texture:   (S, S, 3) uint8 RGB (sRGB) base colour texture over `uv`, or None. A textured
+               mesh gets its own material with the image as baseColorTexture (and no COLOR_0,
+               which glTF would multiply into it).
     """
 
     name: str
@@ -32,6 +35,7 @@ class SkinnedMesh:
     color: np.ndarray | None = None
     targets: np.ndarray | None = None
     target_names: tuple[str, ...] = ()
+    texture: np.ndarray | None = None
 
     @property
     def n_vertices(self) -> int:

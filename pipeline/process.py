@@ -4,7 +4,8 @@
 
 The session folder holds:
   tracks.npz     per-frame MediaPipe face and pose tracks (see pipeline/tracks.py for every array)
-  avatar.glb     textured-later head with 51 ARKit morph targets on a humanoid skeleton, one take
+  avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
+  texture.png    the head's base colour (1024 x 1024, also embedded in avatar.glb)
   preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
   manifest.json  what went in, what came out, what was filled or missing, measured errors
 """
@@ -103,10 +104,13 @@ def process_video(video: str | Path, out_dir: str | Path, max_gap_s: float = 0.2
 
 
 def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
-                   input_info: dict | None = None, tool: str = "pipeline.process") -> dict:
+                   input_info: dict | None = None, tool: str = "pipeline.process",
+                   texture_cameras: list | None = None) -> dict:
     """Every stage after tracking, shared by batch and live capture: check, fill gaps, save the
-    tracks, fit the face rig and head, solve the body, export avatar.glb, draw preview.png and
-    write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None, for the preview.
+    tracks, fit the face rig and head, texture the head, solve the body, export avatar.glb, draw
+    preview.png and write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None,
+    for the texture and the preview. texture_cameras: for fused multi-camera tracks, each
+    camera's own [(tracks, frame_at), ...] (see pipeline.head_texture.build_head_texture).
     """
     import cv2
 
@@ -116,6 +120,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     from pipeline.face_rig import fit_face_rig
     from pipeline.face_space import face_points_m
     from pipeline.head_mesh import build_head, extend_deltas
+    from pipeline.head_texture import build_head_texture
     from pipeline.render import contact_sheet
     from pipeline.skeleton import build_skeleton
     from pipeline.tracks import ARKIT_NAMES, fill_short_gaps, gap_spans
@@ -130,6 +135,16 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     head = build_head(rig.neutral_m)
     head_deltas = extend_deltas(head, rig.deltas_m[:, :468])
     t0 = sw.lap("face_rig", t0)
+
+    tex = build_head_texture(tracks, frame_at, head, cameras=texture_cameras)
+    if tex.image is not None:
+        try:
+            tex.save(out / "texture.png")
+        except OSError as e:
+            raise PipelineError(f"cannot write {out / 'texture.png'}: {e}") from None
+    else:
+        warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
+    t0 = sw.lap("texture", t0)
 
     skel = build_skeleton(tracks, eye_centres_face_m=head.eye_centres_m)
     motion = solve_body(skel, tracks)
@@ -150,7 +165,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
         weights = avatar.morph_weights(tracks.blendshapes, tracks.face_valid)  # no face: neutral
     t0 = sw.lap("expression", t0)
     take = avatar.build_take(take_name, tracks.t_s, tracks.duration_s, weights, motion, skel)
-    meshes = [body, avatar.head_part(head, head_deltas, skel)]
+    meshes = [body, avatar.head_part(head, head_deltas, skel, tex.image)]
     gltf, blob = gltf_export.build_gltf(
         skel.names, skel.parents, skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
@@ -175,6 +190,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
                   "duration_s": round(tracks.duration_s, 4)},
         "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
                     "manifest": "manifest.json", **engine["files"],
+                    **({"texture": "texture.png"} if tex.image is not None else {}),
                     **({"latent": "latent.npz"} if lt is not None else {})},
         "tracking": {
             "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
@@ -189,6 +205,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
                      "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
                      "morph_targets": list(ARKIT_NAMES)},
+        "texture": {**tex.stats, "skipped": tex.skipped or None},
         "body": {"joints": list(skel.names), "mean_bone_direction_error_deg": body_err,
                  "height_m": _r(skel.height_m)},
         "animation": {"keys": int(len(take.times_s)), "duration_s": round(float(take.times_s[-1]), 6),

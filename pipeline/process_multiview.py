@@ -21,6 +21,8 @@ without tracking it again.
 """
 from __future__ import annotations
 
+import contextlib
+
 import time
 from pathlib import Path
 from typing import Sequence
@@ -186,6 +188,7 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
         tr.save(out / "views" / f"{n}.npz")
     t0 = sw.lap("tracking", t0)
 
+    own_tracks = list(tracks)  # each camera's, on its own frames (for the texture)
     stamps = [_timestamps_sidecar(v, tr.n_frames) for v, tr in zip(videos, tracks)]
     tracks, off, sync_rep, warnings = synchronise(tracks, calib, cameras, names, stamps, reference, offsets)
     t0 = sw.lap("synchronisation", t0)
@@ -193,13 +196,14 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
                         max_error_px=max_error_px or DEFAULT_MAX_ERROR_PX, names=names)
     sw.lap("fusion", t0)
 
-    with frame_reader(videos[reference]) as frame_at:
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(frame_reader(v)) for v in videos]
         manifest = finish_session(
-            fusion.tracks, out, names[reference], frame_at, sw, max_gap_s,
+            fusion.tracks, out, names[reference], readers[reference], sw, max_gap_s,
             input_info={"videos": [str(v.resolve()) for v in videos],
                         "calibration": str(Path(calibration_path).resolve()),
                         "width": infos[reference].width, "height": infos[reference].height},
-            tool="pipeline.process (multiview)")
+            tool="pipeline.process (multiview)", texture_cameras=list(zip(own_tracks, readers)))
     mv = dict(fusion.report)
     mv["calibration"] = {"file": str(Path(calibration_path).resolve()),
                          "cameras": calib.names, "up_known": calib.up is not None,

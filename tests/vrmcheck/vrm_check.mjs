@@ -25,6 +25,21 @@ for (const level of ['log', 'info', 'warn', 'error']) {
   console[level] = (...a) => result.messages.push({ level, text: a.map(String).join(' ').slice(0, 400) });
 }
 globalThis.self ??= globalThis;
+// Embedded images: GLTFLoader (with `self` and createImageBitmap defined) fetch()es each image's
+// blob: URL and hands the Blob to createImageBitmap, which decodes it here (PNG: pngjs, JPEG:
+// jpeg-js) as a browser would; what was decoded is reported in result.images.
+result.images = [];
+globalThis.createImageBitmap = async function createImageBitmap(blob) {
+  const bytes = Buffer.from(await blob.arrayBuffer());
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  let img;
+  if (bytes[0] === 0x89 && bytes[1] === 0x50) img = require('pngjs').PNG.sync.read(bytes);
+  else if (bytes[0] === 0xff && bytes[1] === 0xd8) img = require('jpeg-js').decode(bytes, { useTArray: true, maxMemoryUsageInMB: 1024 });
+  else throw new Error(`cannot decode image of type ${blob.type}`);
+  result.images.push({ mimeType: blob.type, width: img.width, height: img.height });
+  return { width: img.width, height: img.height, close() {} };
+};
 
 function toArrayBuffer(path) {
   const b = fs.readFileSync(path);
@@ -62,6 +77,15 @@ try {
   result.expressions = { preset: {}, custom: {} };
   for (const [name, e] of Object.entries(em.presetExpressionMap)) result.expressions.preset[name] = describe(e);
   for (const [name, e] of Object.entries(em.customExpressionMap)) result.expressions.custom[name] = describe(e);
+  result.materials = [];
+  vrm.scene.traverse((o) => {
+    if (!o.isMesh) return;
+    for (const mat of [].concat(o.material)) {
+      const img = mat.map && mat.map.image;
+      result.materials.push({ mesh: o.name, material: mat.name,
+        map: img ? { width: img.width, height: img.height } : null });
+    }
+  });
   const la = vrm.lookAt;
   result.lookAt = la && { offsetFromHeadBone: la.offsetFromHeadBone.toArray(), applier: la.applier.constructor.type || la.applier.constructor.name };
 
