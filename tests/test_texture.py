@@ -220,6 +220,15 @@ def test_take_to_textured_glb(sample, glbcheck, tmp_path):
     with frame_reader(info.path) as frame_at:
         tex = build_head_texture(tracks, frame_at, head, max_views=12)
         assert tex.stats["views"] >= 3
+        # several cameras: each camera's own tracks read its own frames (here the same video
+        # twice); fused tracks without them give no texture rather than a wrong one
+        two = build_head_texture(None, None, head, max_views=12,
+                                 cameras=[(tracks, frame_at), (tracks, frame_at)])
+        assert two.stats["cameras"] == 2 and two.stats["views"] == 12  # 6 from each camera
+        assert np.abs(two.image.astype(int) - tex.image.astype(int))[face_region(1024)].mean() < 3
+        import dataclasses
+        fused = dataclasses.replace(tracks, pose_root_m=np.zeros((tracks.n_frames, 3), np.float32))
+        assert fused.multiview and build_head_texture(fused, frame_at, head).image is None
         tex.save(tmp_path / "texture.png")
         ref_i = int(np.flatnonzero(tracks.face_valid & ~tracks.face_filled)[0])
         ref = frame_at(ref_i)
