@@ -68,12 +68,17 @@ class Fusion:
     points_m: (N, 33, 3) float64 body landmarks triangulated in the calibration's world frame
               (NaN where not triangulated), for diagnostics and tests.
     pose_frame: (3, 3) rotation world -> pose frame (rows: its x, y, z axes in the world).
-    report:   JSON-ready summary (also in tracks.meta["multiview"])."""
+    report:   JSON-ready summary (also in tracks.meta["multiview"]).
+    view_blendshapes: (C, N, 52) float32, each camera's own blendshape scores on the reference
+              timeline where it sees the face within FACE_PROFILE_DEG of frontal (or is the only
+              one that sees it), NaN elsewhere: for the expression rig, which fuses the cameras
+              by encoding each view (pipeline.latent_rig)."""
 
     tracks: Tracks
     points_m: np.ndarray
     pose_frame: np.ndarray
     report: dict
+    view_blendshapes: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,7 +450,8 @@ def fuse_views(tracks: list[Tracks], calibration: Calibration, cameras: list[int
         pose_n_views=np.where(pose_valid[:, None], n_views, 0).astype(np.int8),
         face_view=chosen.astype(np.int8), face_view_rotation=face_rot.astype(np.float32),
         face_world_m=face_world, face_reproj_px=face_err)
-    return Fusion(out, X, R_pose, report)
+    view_blend = np.where((wf > 0)[..., None], blend, np.nan).astype(np.float32)
+    return Fusion(out, X, R_pose, report, view_blend)
 
 
 def _stats(x: np.ndarray) -> dict:

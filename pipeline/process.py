@@ -105,12 +105,15 @@ def process_video(video: str | Path, out_dir: str | Path, max_gap_s: float = 0.2
 
 def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
                    input_info: dict | None = None, tool: str = "pipeline.process",
-                   texture_cameras: list | None = None) -> dict:
+                   texture_cameras: list | None = None, expression_views: list | None = None) -> dict:
     """Every stage after tracking, shared by batch and live capture: check, fill gaps, save the
     tracks, fit the face rig and head, texture the head, solve the body, export avatar.glb, draw
     preview.png and write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None,
     for the texture and the preview. texture_cameras: for fused multi-camera tracks, each
     camera's own [(tracks, frame_at), ...] (see pipeline.head_texture.build_head_texture).
+    expression_views: for fused multi-camera tracks, each camera's own (N, 52) blendshape scores
+    on the take's timeline (NaN where it does not see the face well), which the latent rig fuses
+    by encoding each view; without it, the tracks' own scores.
     """
     import cv2
 
@@ -152,13 +155,14 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     t0 = sw.lap("body_solve", t0)
 
     lt = None
-    scores = latent_rig.observed_scores(tracks)
-    if np.isfinite(scores).all(1).sum() >= 2:
+    views = list(expression_views) if expression_views is not None else [latent_rig.observed_scores(tracks)]
+    if sum(int(np.isfinite(v).all(1).sum()) for v in views) >= 2:
         # Expression through the latent rig: the VAE fine-tuned on this take, smoothed without lag,
-        # short face losses filled in latent space; the head is driven by the decoded weights.
+        # short face losses filled in latent space, several cameras fused by one latent per frame
+        # explaining every view; the head is driven by the decoded weights.
         with torch_threads(1):  # small models: more threads only fight MediaPipe's (5x slower at 2)
-            vae = latent_rig.finetune(latent_rig.load_model(), scores)
-            lt = latent_rig.latent_expression(vae, [scores], tracks.t_s, latent_rig.LatentParams())
+            vae = latent_rig.finetune(latent_rig.load_model(), views)
+            lt = latent_rig.latent_expression(vae, views, tracks.t_s, latent_rig.LatentParams())
         lt.save(out / "latent.npz")
         weights = lt.weights.astype(np.float32)
     else:

@@ -203,7 +203,8 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
             input_info={"videos": [str(v.resolve()) for v in videos],
                         "calibration": str(Path(calibration_path).resolve()),
                         "width": infos[reference].width, "height": infos[reference].height},
-            tool="pipeline.process (multiview)", texture_cameras=list(zip(own_tracks, readers)))
+            tool="pipeline.process (multiview)", texture_cameras=list(zip(own_tracks, readers)),
+            expression_views=list(fusion.view_blendshapes))
     mv = dict(fusion.report)
     mv["calibration"] = {"file": str(Path(calibration_path).resolve()),
                          "cameras": calib.names, "up_known": calib.up is not None,

@@ -308,6 +308,9 @@ def test_blendshapes_lean_on_the_frontal_camera_and_the_head_turns_in_one_frame(
     w1 = ((cos[0] - c75) / (1 - c75)) ** 2
     assert np.isclose(tr.blendshapes[0, 1], (0.8 * w1 + 0.2 * w2) / (w1 + w2), atol=1e-5)
     assert tr.blendshapes[0, 1] > 0.6
+    # each camera's own scores kept for the expression rig (both views are within 75 degrees)
+    vb = fused.view_blendshapes
+    assert vb.shape == (2, 30, 52) and np.allclose(vb[0], 0.8) and np.allclose(vb[1], 0.2)
     # The head's rotation in the pose frame is the same whichever camera the face came from.
     heads = [FLIP @ fused.pose_frame @ cam.R.T @ FLIP @ R for cam, (R, _) in zip(cal.cameras, views)]
     assert np.allclose(heads[0], heads[1], atol=1e-9)
