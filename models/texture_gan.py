@@ -15,7 +15,7 @@ mirror is unseen too). A space-to-depth first layer and a depth-to-space last la
 convolution at 128 x 128 or coarser (CPU). Output: RGB everywhere; the seen texels are then put
 back (`composite`).
 
-Discriminator: a PatchGAN (spectral norm, 4 strided convolutions, ~46 px receptive field) on the
+Discriminator: a PatchGAN (spectral norm, 4 strided convolutions, 54 px receptive field) on the
 texture with the mask of texels whose ground truth is known, so it judges local skin texture
 and seams, never the unknown border.
 

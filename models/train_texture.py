@@ -31,6 +31,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -275,6 +276,9 @@ def main(argv=None) -> int:
         print(f"{len(items)} training textures of {len(np.unique(data.person))} people, "
               f"{len(data.bank)} real view masks ({t_data:.0f} s to unwrap/cache)", flush=True)
         t_start = time.perf_counter()
+        # progress goes to a side file (float32, with the discriminator, to resume from); the
+        # output, often the shipped checkpoint, is only replaced by a finished run
+        partial = Path(a.out).with_name(Path(a.out).stem + ".training.pt")
 
         def meta_of(hist):
             return {"trained_on": list(TRAIN_SOURCES), "textures": len(items),
@@ -282,17 +286,20 @@ def main(argv=None) -> int:
                     "batch": a.batch, "seed": a.seed, "threads": a.threads,
                     "train_seconds": round(time.perf_counter() - t_start, 1),
                     "final_l1": hist[-1]["l1"],
+                    # hidden-texel L1 on a fixed batch of *training* faces (new masks): a
+                    # progress curve, not a validation score
                     "eval_hidden_l1": [h["eval_hidden_l1"] for h in hist if "eval_hidden_l1" in h],
                     "command": "python -m models.train_texture "
                                + " ".join(argv if argv is not None else sys.argv[1:])}
 
         gen, disc, hist = train(data, steps=a.steps, batch=a.batch, seed=a.seed, seconds=a.seconds,
                                 log=log, eval_batch=eval_batch,
-                                on_checkpoint=lambda g, d, h: save_checkpoint(g, a.out, meta_of(h), d),
+                                on_checkpoint=lambda g, d, h: save_checkpoint(g, partial, meta_of(h), d),
                                 **{k: v for k, v in DEFAULTS.items() if k not in ("steps", "batch", "seed")})
         t_train = time.perf_counter() - t_start
         # the shipped file: the generator in float16 (the discriminator is only for training)
         save_checkpoint(gen, a.out, meta_of(hist), None if a.half else disc, half=a.half)
+        partial.unlink(missing_ok=True)
         print(f"wrote {a.out}: {len(hist)} steps in {t_train:.0f} s", flush=True)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -28,7 +28,8 @@ class CanonicalFace:
 
     vertices_m: (468, 3) float64, metres; +Y up, +Z out of the face, origin near the head centre.
                 Vertex i is face landmark i (landmarks 468..477 are the irises, not in the mesh).
-    uv:         (468, 2) float64, texture coordinates as stored (u right, v up: v=1 is the forehead).
+    uv:         (468, 2) float64, texture coordinates as loaded (u right, v down as in glTF: v=0 is the top
+                of the image, the forehead near v=0.1, the chin near v=0.95).
     triangles:  (898, 3) int32, counter-clockwise seen from the front (normals point +Z).
     procrustes_ids, procrustes_weights: the landmarks and weights MediaPipe uses to fit the
                 face transform; we use them for the same job (rigid alignment of landmarks).

