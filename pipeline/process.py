@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from models.threads import torch_threads
-from pipeline.errors import InputError, NothingTrackedError, PipelineError
+from pipeline.errors import AssetError, InputError, NothingTrackedError, PipelineError
 
 UPRIGHT_TILT_DEG = 45.0  # a body that is never within this of upright, with no face, is not a person
 
@@ -111,7 +111,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     from pipeline.face_rig import fit_face_rig
     from pipeline.face_space import face_points_m
     from pipeline.head_mesh import build_head, extend_deltas
-    from pipeline.head_texture import build_head_texture
+    from pipeline.head_texture import TextureResult, build_head_texture
     from pipeline.render import contact_sheet
     from pipeline.skeleton import build_skeleton
     from pipeline.tracks import ARKIT_NAMES, fill_short_gaps, gap_spans
@@ -127,7 +127,12 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     head_deltas = extend_deltas(head, rig.deltas_m[:, :468])
     t0 = sw.lap("face_rig", t0)
 
-    tex = build_head_texture(tracks, frame_at, head, cameras=texture_cameras)
+    try:
+        tex = build_head_texture(tracks, frame_at, head, cameras=texture_cameras)
+    except AssetError:
+        raise                    # a missing or corrupt model file: the user must fix the install
+    except Exception as e:       # the texture is not worth losing the take's avatar over
+        tex = TextureResult(None, None, None, None, {}, skipped=f"texture failed ({type(e).__name__}: {e})")
     if tex.image is not None:
         try:
             tex.save(out / "texture.png")

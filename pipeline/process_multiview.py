@@ -22,7 +22,6 @@ without tracking it again.
 from __future__ import annotations
 
 import contextlib
-
 import time
 from pathlib import Path
 from typing import Sequence

@@ -279,3 +279,20 @@ def test_take_to_textured_glb(sample, glbcheck, tmp_path):
     three_head = [m for m in report["consumers"]["three"]["summary"]["meshes"] if m["name"] == "Head"][0]
     m = three_head["materials"][0]["maps"]["map"]
     assert m["decoded"] and m["width"] == 1024
+
+
+def test_a_failing_texture_does_not_lose_the_avatar(sample, tmp_path, monkeypatch):
+    """If the texture stage breaks on some input, the take still gets its (untextured) avatar,
+    and the manifest says why."""
+    import json
+
+    import pipeline.head_texture as ht
+    from pipeline.process import process_video
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated failure")
+    monkeypatch.setattr(ht, "build_head_texture", broken)
+    m = process_video(sample("single_face"), tmp_path / "s", progress=False)
+    assert (tmp_path / "s" / "avatar.glb").is_file() and not (tmp_path / "s" / "texture.png").exists()
+    assert m["texture"]["skipped"].startswith("texture failed (RuntimeError: simulated failure)")
+    assert any("untextured" in w for w in json.loads((tmp_path / "s" / "manifest.json").read_text())["warnings"])
