@@ -230,6 +230,21 @@ def gap_zones(t: np.ndarray, phase: int, zone_s=1.0, period_s=2.0, margin_s=0.5)
     return zones
 
 
+def remove_spans(t: np.ndarray, ok: np.ndarray, zones, span_s: float, fps: float):
+    """Remove a span of span_s, centred, in every zone whose span and its two neighbours are
+    clean -> (observed (N,) bool, removed (N,) bool, number of spans removed)."""
+    n_gap = max(1, int(np.floor(span_s * fps + 1e-6)))
+    obs, gap, spans = ok.copy(), np.zeros(len(t), bool), 0
+    for a, b in zones:
+        s = int(np.searchsorted(t, (a + b) / 2)) - n_gap // 2
+        e = s + n_gap
+        if s < 1 or e >= len(t) or not ok[s - 1:e + 1].all():
+            continue
+        obs[s:e], gap[s:e] = False, True
+        spans += 1
+    return obs, gap, spans
+
+
 def linear_fill(y: np.ndarray, obs: np.ndarray, t: np.ndarray) -> np.ndarray:
     out = y.copy()
     for d in range(y.shape[1]):
@@ -251,18 +266,8 @@ def bench_gaps(name, tr, base, fps, log) -> dict:
             continue
         model = lr.finetune(base, np.where((ok & ~zone_mask)[:, None], y, np.nan))
         for L in GAP_SPANS_S:
-            n_gap = max(1, int(np.floor(L * fps + 1e-6)))
-            obs = ok.copy()
-            gap = np.zeros(len(t), bool)
-            for a, b in zones:
-                centre = int(np.searchsorted(t, (a + b) / 2))
-                s = centre - n_gap // 2
-                e = s + n_gap
-                if s < 1 or e >= len(t) or not ok[s - 1:e + 1].all():
-                    continue
-                obs[s:e] = False
-                gap[s:e] = True
-                res[L]["spans"] += 1
+            obs, gap, spans = remove_spans(t, ok, zones, L, fps)
+            res[L]["spans"] += spans
             if not gap.any():
                 continue
             scores = np.where(obs[:, None], y, np.nan)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from bench_expression import (GAP_SPANS_S, SAMPLES, gap_zones, linear_fill, raw_of,  # noqa: E402
-                              tracked)
+                              remove_spans, tracked)
 
 from pipeline import latent_rig as lr  # noqa: E402
 from pipeline.tracks import gap_spans  # noqa: E402
@@ -86,14 +86,7 @@ def run(samples: list[str]) -> dict:
                 continue
             model = lr.finetune(base, np.where((ok & ~in_zone)[:, None], y, np.nan))
             for span in GAP_SPANS_S:
-                n_gap = max(1, int(np.floor(span * fps + 1e-6)))
-                obs, gap = ok.copy(), np.zeros(len(t), bool)
-                for a, b in zones:
-                    s = int(np.searchsorted(t, (a + b) / 2)) - n_gap // 2
-                    e = s + n_gap
-                    if s < 1 or e >= len(t) or not ok[s - 1:e + 1].all():
-                        continue
-                    obs[s:e], gap[s:e] = False, True
+                obs, gap, _ = remove_spans(t, ok, zones, span, fps)
                 if not gap.any():
                     continue
                 for method, w in variants(model, y, obs, t).items():
