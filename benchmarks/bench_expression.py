@@ -230,6 +230,18 @@ def gap_zones(t: np.ndarray, phase: int, zone_s=1.0, period_s=2.0, margin_s=0.5)
     return zones
 
 
+def gap_phases(t: np.ndarray, ok: np.ndarray, y: np.ndarray, base):
+    """For each of the two phases of gap zones: (zones, the VAE fine-tuned without any frame of
+    them)."""
+    for phase in (0, 1):
+        zones = gap_zones(t, phase)
+        in_zone = np.zeros(len(t), bool)
+        for a, b in zones:
+            in_zone |= (t >= a) & (t < b)
+        if zones and (ok & ~in_zone).sum() >= 30:
+            yield zones, lr.finetune(base, np.where((ok & ~in_zone)[:, None], y, np.nan))
+
+
 def remove_spans(t: np.ndarray, ok: np.ndarray, zones, span_s: float, fps: float):
     """Remove a span of span_s, centred, in every zone whose span and its two neighbours are
     clean -> (observed (N,) bool, removed (N,) bool, number of spans removed)."""
@@ -257,14 +269,7 @@ def bench_gaps(name, tr, base, fps, log) -> dict:
     t = tr.t_s
     res = {L: {"linear": [], "vae": [], "frames": 0, "spans": 0, "outside_range": 0, "values": 0}
            for L in GAP_SPANS_S}
-    for phase in (0, 1):
-        zones = gap_zones(t, phase)
-        zone_mask = np.zeros(len(t), bool)
-        for a, b in zones:
-            zone_mask |= (t >= a) & (t < b)
-        if not zones or (ok & ~zone_mask).sum() < 30:
-            continue
-        model = lr.finetune(base, np.where((ok & ~zone_mask)[:, None], y, np.nan))
+    for zones, model in gap_phases(t, ok, y, base):
         for L in GAP_SPANS_S:
             obs, gap, spans = remove_spans(t, ok, zones, L, fps)
             res[L]["spans"] += spans

@@ -27,7 +27,7 @@ from scipy.interpolate import PchipInterpolator
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from bench_expression import (GAP_SPANS_S, SAMPLES, gap_zones, linear_fill, raw_of,  # noqa: E402
+from bench_expression import (GAP_SPANS_S, SAMPLES, gap_phases, linear_fill, raw_of,  # noqa: E402
                               remove_spans, tracked)
 
 from pipeline import latent_rig as lr  # noqa: E402
@@ -77,14 +77,7 @@ def run(samples: list[str]) -> dict:
         tr = tracked(name)
         y, ok = raw_of(tr)
         t, fps = tr.t_s, tr.fps
-        for phase in (0, 1):
-            zones = gap_zones(t, phase)
-            in_zone = np.zeros(len(t), bool)
-            for a, b in zones:
-                in_zone |= (t >= a) & (t < b)
-            if not zones or (ok & ~in_zone).sum() < 30:
-                continue
-            model = lr.finetune(base, np.where((ok & ~in_zone)[:, None], y, np.nan))
+        for zones, model in gap_phases(t, ok, y, base):
             for span in GAP_SPANS_S:
                 obs, gap, _ = remove_spans(t, ok, zones, span, fps)
                 if not gap.any():
