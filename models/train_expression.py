@@ -30,7 +30,7 @@ import torch
 
 from models.expression_vae import (ExpressionVAE, VAEConfig, load_checkpoint, mirror_index,
                                    save_checkpoint, vae_loss)
-from pipeline.errors import InputError, PipelineError
+from pipeline.errors import InputError, PipelineError, report
 from pipeline.tracks import Tracks
 
 DEFAULTS = dict(epochs=60, lr=2e-3, beta=1e-5, noise=0.01, batch=256, seed=0)
@@ -189,8 +189,7 @@ def main(argv=None) -> int:
         print(f"wrote {a.out}: {len(x)} frames, {len(hist)} epochs in {time.perf_counter() - t0:.1f} s, "
               f"loss {hist[0]:.6f} -> {hist[-1]:.6f}")
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     return 0
 
 

@@ -42,7 +42,7 @@ from models.texture_gan import (DEFAULT_CHECKPOINT, GANConfig, PatchDiscriminato
                                 TextureGenerator, composite, generate, load_checkpoint,
                                 save_checkpoint)
 from models.texture_masks import random_mask
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, report
 from pipeline.texture_unwrap import SEEN_THRESHOLD, face_region
 
 DEFAULTS = dict(steps=1500, batch=4, lr=5e-4, lr_d=2e-4, adv=0.003, adv_start=0.5, hole_w=6.0,
@@ -302,8 +302,7 @@ def main(argv=None) -> int:
         partial.unlink(missing_ok=True)
         print(f"wrote {a.out}: {len(hist)} steps in {t_train:.0f} s", flush=True)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     return 0
 
 

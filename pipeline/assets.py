@@ -17,7 +17,7 @@ import zipfile
 from functools import lru_cache
 from pathlib import Path
 
-from pipeline.errors import AssetError
+from pipeline.errors import AssetError, report
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 FACE_MODEL = "face_landmarker.task"
@@ -131,8 +131,7 @@ def main(argv=None) -> int:
         for n in MODELS:
             print(f"ok  {model_path(n)}")
     except AssetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     return 0
 
 

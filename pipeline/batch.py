@@ -30,6 +30,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline.errors import interrupted
+
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".ts", ".mts", ".3gp"}
 EXECUTORS = ("local", "dask", "ray")
@@ -268,8 +270,7 @@ def main(argv=None) -> int:
     try:
         results = run_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap, progress)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     print(summary_table(results))
     write_summary(results, Path(a.out))
     return 0 if all(r["status"] == "ok" for r in results) else 1

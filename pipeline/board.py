@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from capture.board import BoardSpec
-from pipeline.errors import InputError, PipelineError
+from pipeline.errors import InputError, PipelineError, report
 
 DEFAULT_BOARD = "charuco:7x5:32mm:24mm:DICT_5X5_100"
 PAGES_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "letter": (215.9, 279.4)}
@@ -123,8 +123,7 @@ def main(argv=None) -> int:
         board = BoardSpec.parse(a.board)
         d = write_board(board, Path(a.out), a.page, a.dpi)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     out = Path(a.out)
     print(f"{out.with_suffix('.png')}, {out.with_suffix('.pdf')}: {board.describe()} on a "
           f"{d['page_mm'][0]:.0f}x{d['page_mm'][1]:.0f} mm page; {out.with_suffix('.json')}: its description")

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from capture.board import BoardSpec, Detection, detect  # noqa: E402
 from capture.calibration import Calibration, load_calibration, save_toml  # noqa: E402
 from capture.rig_calibration import RigReport, calibrate_intrinsics, calibrate_rig  # noqa: E402
-from pipeline.errors import InputError, PipelineError  # noqa: E402
+from pipeline.errors import InputError, PipelineError, interrupted, report  # noqa: E402
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_EVERY_S = 0.25
@@ -287,11 +287,9 @@ def main(argv=None) -> int:
     try:
         return run(a)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     except KeyboardInterrupt:
-        print("error: interrupted; no calibration written", file=sys.stderr)
-        return 130
+        return interrupted("no calibration written")
 
 
 if __name__ == "__main__":

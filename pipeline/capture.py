@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import InputError, NothingTrackedError, PipelineError
+from pipeline.errors import InputError, NothingTrackedError, PipelineError, interrupted, report
 
 
 class Interrupted(PipelineError):
@@ -316,11 +316,9 @@ def main(argv=None) -> int:
     try:
         return run_capture(a)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, report
 from pipeline.session_take import SessionTake, load_session_take
 
 FORMATS = ("vrm", "vrma", "bvh", "csv")
@@ -120,8 +120,7 @@ def main(argv=None) -> int:
     try:
         res = export_formats(a.session, a.formats, vrm_meta=meta, vrma_expressions=a.vrma_expressions)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     for fmt, name in res["files"].items():
         print(f"{Path(a.session) / name}  ({fmt}, {res['seconds'][fmt]:.2f} s)")
     return 0

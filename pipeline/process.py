@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from models.threads import torch_threads
-from pipeline.errors import AssetError, InputError, NothingTrackedError, PipelineError
+from pipeline.errors import AssetError, InputError, NothingTrackedError, PipelineError, interrupted, report
 
 UPRIGHT_TILT_DEG = 45.0  # a body that is never within this of upright, with no face, is not a person
 
@@ -294,11 +294,9 @@ def main(argv=None) -> int:
         else:
             m = process_video(a.videos[0], out, a.max_gap, progress=not a.quiet)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     except KeyboardInterrupt:
-        print("error: interrupted; no avatar written", file=sys.stderr)
-        return 130
+        return interrupted("no avatar written")
     tr, rig = m["tracking"], m["face_rig"]
     print(f"{out}/avatar.glb: {m['input']['frames']} frames, {m['animation']['duration_s']:.2f} s; "
           f"face in {tr['face_frames']}, body in {tr['body_frames']} frames; "

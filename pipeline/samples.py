@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.assets import sha256_file
-from pipeline.errors import InputError
+from pipeline.errors import InputError, report
 
 
 @dataclass(frozen=True)
@@ -337,8 +337,7 @@ def main(argv=None) -> int:
             for n in names:
                 print(fetch_set(n) and media_dir() / n if n in SAMPLE_SETS else fetch(n))
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     return 0
 
 

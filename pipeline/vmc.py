@@ -355,13 +355,12 @@ def main(argv=None) -> int:
     ap.add_argument("--loop", action="store_true", help="repeat until Ctrl+C")
     ap.add_argument("--fast", action="store_true", help="do not wait for real time")
     a = ap.parse_args(argv)
-    from pipeline.errors import PipelineError
+    from pipeline.errors import PipelineError, report
     sets = tuple(s.strip() for s in a.blend.split(",") if s.strip())
     try:
         n = stream_session(a.session, a.host, a.port, sets, realtime=not a.fast, loop=a.loop)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
