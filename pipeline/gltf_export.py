@@ -243,12 +243,8 @@ def read_texture(gltf: g.GLTF2, material_index: int | None) -> np.ndarray | None
 def texture_vertex_colours(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """(V, 4) linear RGBA vertex colours sampled (bilinear) from an sRGB texture at the UVs:
     what a per-vertex drawing (the previews) can show of a textured mesh."""
-    import cv2
-    S_h, S_w = texture.shape[:2]
-    xy = (np.asarray(uv, np.float32) * np.array([S_w, S_h], np.float32) - 0.5).reshape(-1, 1, 2)
-    srgb = cv2.remap(texture.astype(np.float32) / 255, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)
-    lin = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    from pipeline.colour import sample_uv, srgb_to_linear
+    lin = srgb_to_linear(sample_uv(texture.astype(np.float32) / 255, uv))
     return np.concatenate([lin, np.ones((len(lin), 1))], 1).astype(np.float32)
 
 

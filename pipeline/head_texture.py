@@ -32,8 +32,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.colour import linear_to_srgb, sample_uv, srgb_to_linear
 from pipeline.head_mesh import EYE_SOCKET, MOUTH, NECK, SCALP, SKIN_RGB, UV_TILES, HeadMesh
-from pipeline.texture_unwrap import TEXTURE_SIZE, Unwrap, View, face_region, uv_raster
+from pipeline.texture_unwrap import TEXTURE_SIZE, Unwrap, View, face_region
 
 # Canonical landmarks around which the skin tone is measured (cheeks, forehead, chin).
 SKIN_SAMPLE_LANDMARKS = (50, 280, 101, 330, 108, 337, 151, 199, 205, 425)
@@ -65,25 +66,6 @@ class TextureResult:
         if not cv2.imwrite(str(path), cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR)):
             raise OSError(f"cannot write {path}")
         return path
-
-
-def _srgb_to_linear(c):
-    c = np.asarray(c, np.float64)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(c):
-    c = np.clip(np.asarray(c, np.float64), 0, 1)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-def _sample(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear samples (N, 3) float32 of an (S, S, 3) image at UVs (v = 0 at the top)."""
-    S = image.shape[0]
-    xy = (np.asarray(uv, np.float32) * S - 0.5).reshape(-1, 1, 2)
-    out = cv2.remap(image.astype(np.float32), xy[..., 0], xy[..., 1], cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(-1, 3)
 
 
 def raster_vertex_colours(image: np.ndarray, written: np.ndarray, uv: np.ndarray,
@@ -206,7 +188,7 @@ def paint_head(head: HeadMesh, face_rgb: np.ndarray, iris_rgb=None,
     img = face_rgb.astype(np.float32).copy()
     written = face_region(S).copy()
     skin = skin_tone(face_rgb)
-    skin_lin = _srgb_to_linear(skin / 255)
+    skin_lin = srgb_to_linear(skin / 255)
     base_lin = np.asarray(SKIN_RGB, np.float64)     # head.color's skin (linear; build_head's default)
     tris = head.triangles.astype(np.int64)
     reg = head.region
@@ -218,7 +200,7 @@ def paint_head(head: HeadMesh, face_rgb: np.ndarray, iris_rgb=None,
     from pipeline.canonical_face import load_canonical_face
     can_uv = load_canonical_face().uv
     blurred = cv2.GaussianBlur(face_rgb.astype(np.float32), (0, 0), S / 200)
-    seam_col = _sample(blurred, can_uv[head.source_id[seam]]) if len(seam) else np.zeros((0, 3))
+    seam_col = sample_uv(blurred, can_uv[head.source_id[seam]]) if len(seam) else np.zeros((0, 3))
     cols = np.tile(skin, (head.n_vertices, 1)).astype(np.float64)
     if len(seam):
         from scipy.spatial import cKDTree
@@ -247,11 +229,11 @@ def paint_head(head: HeadMesh, face_rgb: np.ndarray, iris_rgb=None,
     # sockets: the head mesh's shading relative to its reference skin, on the subject's skin
     sock_tris = tris[tri_reg == EYE_SOCKET]
     ratio = head.color[:, :3] / np.maximum(base_lin, 1e-6)
-    sock_col = _linear_to_srgb(np.clip(ratio * skin_lin, 0, 1)) * 255
+    sock_col = linear_to_srgb(np.clip(ratio * skin_lin, 0, 1)) * 255
     raster_vertex_colours(img, written, head.uv, sock_tris, sock_col)
     # mouth bag: its own colours (linear -> sRGB)
     mouth_tris = tris[tri_reg == MOUTH]
-    raster_vertex_colours(img, written, head.uv, mouth_tris, _linear_to_srgb(head.color[:, :3]) * 255)
+    raster_vertex_colours(img, written, head.uv, mouth_tris, linear_to_srgb(head.color[:, :3]) * 255)
     # eyeballs
     iris = np.asarray(DEFAULT_IRIS_RGB if iris_rgb is None else iris_rgb, np.float64)
     for name in ("eye_left", "eye_right"):
@@ -322,9 +304,7 @@ def build_head_texture(tracks, frame_at, head: HeadMesh, size: int = TEXTURE_SIZ
             "no frame shows a usable face (tracked, not blinking or grimacing, sharp)"))
     unwrap = unwrap_views(views, size, head.positions_m[:468], reference=refs)
     t_unwrap = time.perf_counter() - t0
-    region = uv_raster(size).inside
-    seen = float(unwrap.mask[region].mean())
-    sel["seen_fraction_of_face"] = round(seen, 4)
+    seen = sel["seen_fraction_of_face"] = unwrap.stats["seen_fraction_of_face"]
     if seen < MIN_SEEN_FRACTION:
         # too little real skin to complete from: a texture would be the GAN's guess of a face
         return TextureResult(None, None, None, None, sel, skipped=(
