@@ -19,10 +19,9 @@ from pipeline.tracks import ARKIT_NAMES, Tracks
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    from models.threads import torch_threads
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
