@@ -35,7 +35,7 @@ CONFIGS = [["sports2d"], ["wolfgang"], ["sports2d", "wolfgang"]]
 def make_source(name: str, dst: Path, seconds: float) -> int:
     """`name` scaled to 720p, looped to `seconds`, as an MJPEG AVI declared at 30 fps."""
     from capture.avi import MjpegAviWriter
-    from pipeline.samples import fetch
+    from pipeline.core.samples import fetch
     cap = cv2.VideoCapture(str(fetch(name)))
     frames = []
     while True:
@@ -56,7 +56,7 @@ def make_source(name: str, dst: Path, seconds: float) -> int:
 def model_time_ms(path: Path, n: int = 150) -> dict:
     """Per-frame CPU time of each model alone (one FaceBodyTracker with only that model, VIDEO
     mode, every frame in order) on the first n frames of a source; process CPU, one at a time."""
-    from pipeline.tracking import FaceBodyTracker
+    from pipeline.tracking.tracker import FaceBodyTracker
     cap = cv2.VideoCapture(str(path))
     frames = [cap.read()[1] for _ in range(n)]
     cap.release()
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each take (default 20)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from pipeline.quiet import send_native_stderr_to_devnull
+    from pipeline.core.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()  # MediaPipe's C++ log lines while timing the models alone
     rows, models = [], {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from pipeline import latent_rig as lr  # noqa: E402
-from pipeline.tracks import Tracks, gap_spans  # noqa: E402
+from pipeline.core.tracks import Tracks, gap_spans  # noqa: E402
+from pipeline.face import latent_rig as lr
 
 SAMPLES = ["cap12", "wolfgang", "carphone", "single_face", "face_noface"]
 SMOOTH_SWEEP = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -74,8 +74,8 @@ CACHE = Path(os.environ.get("DHCAP_BENCH_TRACKS", Path.home() / ".cache" / "dhca
 
 def tracked(name: str) -> Tracks:
     from capture.video import probe, read_frames
-    from pipeline.samples import fetch
-    from pipeline.tracking import track_stream
+    from pipeline.core.samples import fetch
+    from pipeline.tracking.video import track_stream
 
     path = fetch(name)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

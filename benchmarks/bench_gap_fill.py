@@ -27,11 +27,10 @@ from scipy.interpolate import PchipInterpolator
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from bench_expression import (GAP_SPANS_S, SAMPLES, gap_phases, linear_fill, raw_of,  # noqa: E402
-                              remove_spans, tracked)
+from bench_expression import GAP_SPANS_S, SAMPLES, gap_phases, linear_fill, raw_of, remove_spans, tracked  # noqa: E402
 
-from pipeline import latent_rig as lr  # noqa: E402
-from pipeline.tracks import gap_spans  # noqa: E402
+from pipeline.core.tracks import gap_spans  # noqa: E402
+from pipeline.face import latent_rig as lr
 
 SIDE = 3  # frames on each side of a gap for the cubic
 

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", nargs="+", default=["sports2d", "wolfgang"])
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from pipeline.samples import fetch
+    from pipeline.core.samples import fetch
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

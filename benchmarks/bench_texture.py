@@ -41,11 +41,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.texture_data import HELDOUT_SOURCES, load_source  # noqa: E402
 from models.texture_fill import mirror_fill, telea_fill  # noqa: E402
 from models.texture_gan import DEFAULT_CHECKPOINT, complete, load_checkpoint  # noqa: E402
-from models.texture_masks import KINDS, random_mask  # noqa: E402
-from pipeline.texture_unwrap import face_region  # noqa: E402
+from pipeline.face.texture_dataset import HELDOUT_SOURCES, load_source  # noqa: E402
+from pipeline.face.texture_masks import KINDS, random_mask  # noqa: E402
+from pipeline.face.texture_unwrap import face_region  # noqa: E402
 
 SIZE = 256
 METHODS = ("GAN", "Telea", "mirror")
@@ -148,11 +148,11 @@ def write_head_picture(checkpoint: Path, path: Path, size: int = 1024) -> None:
     """james's two photos unwrapped at full size (left) and the whole head texture the pipeline
     makes of them (right): the face completed by the GAN, scalp, neck, eyes, sockets and mouth
     painted around it (on the canonical head's UV layout)."""
-    from models.texture_data import james_views
-    from pipeline.canonical_face import load_canonical_face
-    from pipeline.head_mesh import build_head
-    from pipeline.head_texture import iris_colour, texture_from_unwrap
-    from pipeline.texture_unwrap import unwrap_views
+    from pipeline.face.canonical import load_canonical_face
+    from pipeline.face.head_mesh import build_head
+    from pipeline.face.head_texture import iris_colour, texture_from_unwrap
+    from pipeline.face.texture_dataset import james_views
+    from pipeline.face.texture_unwrap import unwrap_views
     views = james_views()
     u = unwrap_views(views, size)
     res = texture_from_unwrap(u, build_head(load_canonical_face().vertices_m), checkpoint,
@@ -231,7 +231,7 @@ def main(argv=None) -> int:
     ap.add_argument("--picture", default=str(ROOT / "docs" / "texture_completion.png"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "texture"))
     a = ap.parse_args(argv)
-    from pipeline.quiet import send_native_stderr_to_devnull
+    from pipeline.core.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
     t0 = time.perf_counter()
     res = run(Path(a.checkpoint), a.masks_per_kind, a.seed, Path(a.picture) if a.picture else None)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def ring(n: int, seed: int = 0):
-    from capture.calibration import Camera
+    from pipeline.multicam.calibration import Camera
     rng = np.random.default_rng(seed)
     cams = []
     for i in range(n):
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from pipeline.triangulation import DEFAULT_MAX_ERROR_PX, triangulate, triangulate_naive
+    from pipeline.multicam.triangulation import DEFAULT_MAX_ERROR_PX, triangulate, triangulate_naive
 
     methods = {
         "naive": lambda cams, uv, w: triangulate_naive(cams, uv),

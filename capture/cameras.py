@@ -21,8 +21,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from capture.sync import Frame  # noqa: E402
-from pipeline.errors import InputError  # noqa: E402
-from pipeline.quiet import native_stderr_silenced  # noqa: E402
+from pipeline.core.errors import InputError  # noqa: E402
+from pipeline.core.quiet import native_stderr_silenced  # noqa: E402
 
 MAX_PROBED_INDEX = 10
 DEFAULT_DEVICE_FPS = 30.0  # what a device that reports no frame rate is assumed to deliver

@@ -28,7 +28,7 @@ import cv2
 
 from capture import avi
 from capture.sync import Frame
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 JPEG_QUALITY = 90            # visually lossless for tracking; about 240 KB per 720p frame
 SEGMENT_S = 2.0

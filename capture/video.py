@@ -13,8 +13,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from pipeline.errors import InputError
-from pipeline.quiet import native_stderr_silenced
+from pipeline.core.errors import InputError
+from pipeline.core.quiet import native_stderr_silenced
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.process import process_video  # noqa: E402
-from pipeline.render import contact_sheet  # noqa: E402
-from pipeline.samples import fetch  # noqa: E402
-from pipeline.tracks import Tracks  # noqa: E402
+from pipeline.core.samples import fetch  # noqa: E402
+from pipeline.core.tracks import Tracks  # noqa: E402
+from pipeline.export.preview import contact_sheet  # noqa: E402
+from pipeline.session.single_camera import process_video  # noqa: E402
 
 PICTURES = {"wolfgang": "avatar_face.png", "p2s_cam01": "avatar_body.png"}
 BLENDER_PICTURE = ("wolfgang", "avatar_blender.png", (3.0, 9.84, 13.1))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import AssetError
+from pipeline.core.errors import AssetError
 
 
 def write_blob(blob: dict, path: str | Path) -> Path:

@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from models.checkpoint import read_blob, weights_error, write_blob
-from pipeline.errors import AssetError
-from pipeline.tracks import ARKIT_NAMES
+from pipeline.core.errors import AssetError
+from pipeline.core.tracks import ARKIT_NAMES
 
 CHECKPOINT_FORMAT = "dhcap-expression-vae/1"
 

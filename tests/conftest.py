@@ -17,7 +17,7 @@ GLBCHECK_CANDIDATES = [os.environ.get("GLBCHECK", ""), str(ROOT / ".cache" / "gl
 @pytest.fixture(scope="session")
 def sample():
     """sample("wolfgang") -> Path of a real media file (see pipeline/samples.py)."""
-    from pipeline.samples import fetch
+    from pipeline.core.samples import fetch
     return fetch
 
 
@@ -54,7 +54,7 @@ def glbcheck(tmp_path_factory):
 @pytest.fixture(scope="session")
 def processed(tmp_path_factory, sample):
     """processed("wolfgang") -> (session dir, manifest); each sample is processed once a run."""
-    from pipeline.process import process_video
+    from pipeline.session.single_camera import process_video
     cache: dict[str, tuple[Path, dict]] = {}
 
     def get(name: str):

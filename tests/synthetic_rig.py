@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from capture.board import BoardSpec
-from capture.calibration import Calibration, Camera
+from pipeline.multicam.calibration import Calibration, Camera
+from pipeline.multicam.calibration_board import BoardSpec
 
 
 def look_at(centre: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:

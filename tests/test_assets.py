@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline import assets
-from pipeline.canonical_face import load_canonical_face
-from pipeline.errors import AssetError
+from pipeline.core import assets
+from pipeline.core.errors import AssetError
+from pipeline.face.canonical import load_canonical_face
 
 
 def test_models_verified():

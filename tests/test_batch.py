@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pipeline.batch import expand_inputs, session_dirs, summary_table
+from pipeline.session.batch_runner import expand_inputs, session_dirs, summary_table
 
 
 def test_expand_inputs_files_folders_globs(tmp_path):

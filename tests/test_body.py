@@ -13,15 +13,13 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from capture import video
-from pipeline import samples
-from pipeline.body_mesh import MAX_INFLUENCES, build_body_mesh
-from pipeline.body_solve import (
-    BodyMotion, _face_rotations, _swing, condition_pose, forward_kinematics, solve_body,
-)
-from pipeline.errors import InputError
-from pipeline.skeleton import HUMANOID_BONES, build_skeleton
-from pipeline.tracks import POSE, Tracks
-from pipeline.tracking import track_stream
+from pipeline.body.mesh import MAX_INFLUENCES, build_body_mesh
+from pipeline.body.skeleton import HUMANOID_BONES, build_skeleton
+from pipeline.body.solve import BodyMotion, _face_rotations, _swing, condition_pose, solve_body
+from pipeline.core import samples
+from pipeline.core.errors import InputError
+from pipeline.core.tracks import POSE, Tracks
+from pipeline.tracking.video import track_stream
 
 _TRACKS: dict[str, Tracks] = {}
 
@@ -125,7 +123,7 @@ def test_default_skeleton_without_a_body():
     m = solve_body(sk, tr)
     assert m.local_rotations.shape == (20, sk.n_joints, 4) and not m.valid.any()
     assert np.isfinite(m.local_rotations).all() and np.isfinite(m.root_translation_m).all()
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     for side in ("left", "right"):  # relaxed default: arms hang down
         assert np.all(pos[:, sk.index(f"{side}Hand"), 1] < pos[:, sk.index(f"{side}UpperArm"), 1] - 0.4)
     assert np.allclose(m.root_translation_m, sk.rest_world_m[0], atol=1e-6)
@@ -162,7 +160,7 @@ def test_head_and_shoulders_take_gets_default_legs(wolfgang):
     assert np.allclose(m.root_translation_m[:, 1], sk.rest_world_m[0, 1], atol=1e-4)
     assert np.abs(m.root_translation_m[:, [0, 2]]).max() < 0.5
     # Arms whose elbows are not seen hang down beside the body.
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     for side in ("left", "right"):
         unseen = m.joint_confidence[:, sk.index(f"{side}UpperArm")] < 0.3
         assert unseen.mean() > 0.5
@@ -175,7 +173,7 @@ def test_head_and_shoulders_take_gets_default_legs(wolfgang):
 
 
 def _check_bone_lengths(sk, m: BodyMotion):
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     rest = np.linalg.norm(sk.rest_local_m[1:], axis=-1)
     now = np.linalg.norm(pos[:, 1:] - pos[:, sk.parents[1:]], axis=-1)
     assert np.abs(now - rest).max() < 1e-6
@@ -201,7 +199,7 @@ def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
     pin = condition_pose(tr)
     P, vis = pin.world_gltf(), pin.visibility
     P = Rotation.from_quat(m.level_xyzw).apply(P.reshape(-1, 3)).reshape(P.shape)  # levelled world
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     errs = {}
     for bone, child, a, b in LIMBS:
         ok = m.valid & ~pin.outlier & (np.minimum(vis[:, POSE[a]], vis[:, POSE[b]]) >= 0.8)
@@ -301,7 +299,7 @@ def test_root_motion_and_floor_contact(cam01):
     sk, m = _solve(cam01)
     first = np.flatnonzero(m.valid)[0]
     assert np.allclose(m.root_translation_m[first, [0, 2]], 0.0, atol=1e-6)
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     glob = Rotation.from_quat(m.global_rotations(sk).reshape(-1, 4))
     glob = glob.as_quat().reshape(m.n_frames, sk.n_joints, 4)
     lows = []
@@ -384,7 +382,7 @@ def test_tilted_camera_is_levelled(cam01):
     sk, m = _solve(cam01)
     P = condition_pose(cam01).world_gltf()
     tilt_cam = tilt_of_mean(P[:, [11, 12]].mean(1) - P[:, [23, 24]].mean(1))
-    pos = forward_kinematics(sk, m)
+    pos = m.forward_kinematics(sk)
     tilt = tilt_of_mean(pos[m.valid, sk.index("neck")] - pos[m.valid, sk.index("hips")])
     print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg")
     assert tilt_cam > 15 and tilt < 3

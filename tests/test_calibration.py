@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
 
 import cv2
 import numpy as np
 import pytest
-
-from capture.board import BoardSpec, Detection, detect
-from capture.calibration import Calibration, CalibrationError, Camera, load_calibration, load_toml, save_toml
-from capture.rig_calibration import calibrate_intrinsics, calibrate_rig
-from pipeline import samples
-from pipeline.errors import InputError
+import tomllib
 from synthetic_rig import BoardRenderer, board_poses, rig
+
+from pipeline.core import samples
+from pipeline.core.errors import InputError
+from pipeline.multicam.calibration import Calibration, CalibrationError, Camera, load_calibration, load_toml, save_toml
+from pipeline.multicam.calibration_board import BoardSpec, Detection, detect
+from pipeline.multicam.calibration_solver import calibrate_intrinsics, calibrate_rig
 
 
 def _angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> float:
@@ -133,7 +133,7 @@ def test_corrupt_calibration_files_give_one_line_errors(tmp_path, content, messa
 
 
 def test_board_cli_writes_a_detectable_picture_and_its_description(tmp_path):
-    from pipeline.board import main
+    from pipeline.multicam.calibration_board import main
     assert main(["--out", str(tmp_path / "b.png")]) == 0
     for ext in ("png", "pdf", "json"):
         assert (tmp_path / f"b.{ext}").stat().st_size > 0

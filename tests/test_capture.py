@@ -21,7 +21,7 @@ import pytest
 from capture import avi
 from capture.recorder import read_timestamps, recover
 from capture.sync import DropOldestQueues, Frame, FrameGrouper, default_tolerance_s
-from pipeline.tracks import Tracks
+from pipeline.core.tracks import Tracks
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = np.zeros((2, 2, 3), np.uint8)
@@ -160,7 +160,8 @@ def test_mjpeg_avi_is_playable_closed_unclosed_or_cut(tmp_path, sample):
 # ---------------------------------------------------------------- live takes
 
 def _run_in_process(*args) -> tuple[int, str]:
-    from pipeline.capture import build_parser, run_capture
+    from pipeline.capture import build_parser
+    from pipeline.live.run import run_capture
     out = io.StringIO()
     rc = run_capture(build_parser().parse_args([*map(str, args), "--no-preview"]), stream=out)
     return rc, out.getvalue()
@@ -436,8 +437,8 @@ def test_nothing_tracked_keeps_the_recording(tmp_path, sample):
 
 
 def test_preview_picture(sample, tmp_path):
-    from pipeline.live import compose_preview
-    from pipeline.tracking import FaceBodyTracker
+    from pipeline.live.monitor import compose_preview
+    from pipeline.tracking.tracker import FaceBodyTracker
     cap = cv2.VideoCapture(str(sample("single_face")))
     frame = cap.read()[1]
     with FaceBodyTracker() as tr:

@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from pipeline import glb_io
-from pipeline.bvh import read_bvh
-from pipeline.engine_export import FILES, export_formats, global_rotations
-from pipeline.vrm_expressions import PRESET_BINDS
-from pipeline.livelink_csv import HEADER, LLF_SHAPES
-from pipeline.session_take import load_session_take
-from pipeline.tracks import ARKIT_NAMES
-from pipeline.vrm_export import extension_json
+from pipeline.body.kinematics import global_rotations
+from pipeline.core.tracks import ARKIT_NAMES
+from pipeline.export import glb
+from pipeline.export.bvh import read_bvh
+from pipeline.export.formats import FILES, export_formats
+from pipeline.export.livelink_csv import HEADER, LLF_SHAPES
+from pipeline.export.session_take import load_session_take
+from pipeline.export.vrm import extension_json
+from pipeline.export.vrm_expressions import PRESET_BINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "tests" / "schemas"
@@ -57,7 +58,7 @@ def _validator(name):
 
 def test_vrm_extension_is_valid_and_maps_the_avatar(exported):
     out, st = exported
-    doc, _ = glb_io.read_glb(out / "avatar.vrm")
+    doc, _ = glb.read_glb(out / "avatar.vrm")
     ext = extension_json(out / "avatar.vrm", "VRMC_vrm")
     errors = [e.message for e in _validator("VRMC_vrm-1.0.schema.json").iter_errors(ext)]
     assert errors == []
@@ -94,7 +95,7 @@ def test_vrm_extension_is_valid_and_maps_the_avatar(exported):
 
 def test_vrma_is_valid_and_carries_the_take(exported):
     out, st = exported
-    doc, blob = glb_io.read_glb(out / "take.vrma")
+    doc, blob = glb.read_glb(out / "take.vrma")
     ext = extension_json(out / "take.vrma", "VRMC_vrm_animation")
     assert [e.message for e in _validator("VRMC_vrm_animation-1.0.schema.json").iter_errors(ext)] == []
     assert doc["extensionsUsed"] == ["VRMC_vrm_animation"] and ext["specVersion"] == "1.0"
@@ -111,7 +112,7 @@ def test_vrma_is_valid_and_carries_the_take(exported):
         s = anim["samplers"][ch["sampler"]]
         assert s["interpolation"] == "LINEAR"
         by_node[(ch["target"]["node"], ch["target"]["path"])] = (
-            glb_io.read_accessor(doc, blob, s["input"]), glb_io.read_accessor(doc, blob, s["output"]))
+            glb.read_accessor(doc, blob, s["input"]), glb.read_accessor(doc, blob, s["output"]))
     paths = {p for _, p in by_node}
     assert paths == {"rotation", "translation"}  # never scale
     node_to_bone = {b["node"]: n for n, b in bones.items()}
@@ -210,7 +211,7 @@ def test_three_vrm_loads_the_avatar_and_plays_the_take(exported, tmp_path):
 
 
 def _fk_gltf(st, rot, root):
-    glob = global_rotations(st, rot)
+    glob = global_rotations(st.parents, rot)
     pos = np.zeros(rot.shape[:2] + (3,))
     for j, p in enumerate(st.parents):
         pos[:, j] = root if p < 0 else pos[:, p] + Rotation.from_quat(glob[:, p]).apply(st.rest_local_m[j])
@@ -276,7 +277,7 @@ def test_live_link_face_csv_reads_back(exported):
             assert np.allclose(col, w[:, ARKIT_NAMES.index(shape)], atol=1e-7, rtol=0), shape
         else:
             assert shape == "tongueOut" and not col.any()
-    head = Rotation.from_quat(global_rotations(st, rot)[:, st.index("head")]).as_euler("YXZ")
+    head = Rotation.from_quat(global_rotations(st.parents, rot)[:, st.index("head")]).as_euler("YXZ")
     assert np.allclose(df[["HeadYaw", "HeadPitch", "HeadRoll"]].to_numpy(), head, atol=1e-6)
     # timecodes: HH:MM:SS:FF.mmm, increasing, frame k at k / fps
     tc = df["Timecode"].str.extract(r"^(\d\d):(\d\d):(\d\d):(\d\d)\.(\d\d\d)$").astype(float)
@@ -346,10 +347,11 @@ def test_vrm_keeps_embedded_textures(exported, tmp_path):
     """A textured avatar.glb (an image in a bufferView) keeps its image in avatar.vrm while the
     animation's data is dropped."""
     import cv2
-    from pipeline.session_take import SessionTake
-    from pipeline.vrm_export import write_vrm
+
+    from pipeline.export.session_take import SessionTake
+    from pipeline.export.vrm import write_vrm
     out, st = exported
-    doc, blob = glb_io.read_glb(out / "avatar.glb")
+    doc, blob = glb.read_glb(out / "avatar.glb")
     img = np.zeros((16, 16, 3), np.uint8)
     img[:, :8] = (0, 128, 255)
     png = cv2.imencode(".png", img)[1].tobytes()
@@ -359,13 +361,13 @@ def test_vrm_keeps_embedded_textures(exported, tmp_path):
     doc["images"] = [{"bufferView": len(doc["bufferViews"]) - 1, "mimeType": "image/png"}]
     doc["textures"] = [{"source": 0}]
     doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"] = {"index": 0}
-    textured = glb_io.write_glb(tmp_path / "avatar.glb", doc, bytes(blob))
+    textured = glb.write_glb(tmp_path / "avatar.glb", doc, bytes(blob))
     vrm = write_vrm(SessionTake(**{**st.__dict__, "glb": textured}), tmp_path / "avatar.vrm")
-    vdoc, vblob = glb_io.read_glb(vrm)
+    vdoc, vblob = glb.read_glb(vrm)
     view = vdoc["bufferViews"][vdoc["images"][0]["bufferView"]]
     assert vblob[view["byteOffset"]:view["byteOffset"] + view["byteLength"]] == png
     assert "animations" not in vdoc and len(vblob) < len(blob)
     # every remaining accessor is still readable and the same as in the .glb (positions of the head)
     head = vdoc["meshes"][1]["primitives"][0]["attributes"]["POSITION"]
     ghead = doc["meshes"][1]["primitives"][0]["attributes"]["POSITION"]
-    assert np.array_equal(glb_io.read_accessor(vdoc, vblob, head), glb_io.read_accessor(doc, bytes(blob), ghead))
+    assert np.array_equal(glb.read_accessor(vdoc, vblob, head), glb.read_accessor(doc, bytes(blob), ghead))

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from models.expression_vae import (CHECKPOINT_FORMAT, VAEConfig, load_checkpoint,
-                                   save_checkpoint)
-from models.train_expression import frames_of, main as train_main, train, with_mirror
-from pipeline import latent_rig as lr
-from pipeline.errors import AssetError
-from pipeline.tracks import ARKIT_NAMES, Tracks
+from models.expression_training import frames_of, train, with_mirror
+from models.expression_vae import CHECKPOINT_FORMAT, VAEConfig, load_checkpoint, save_checkpoint
+from pipeline.core.errors import AssetError
+from pipeline.core.tracks import ARKIT_NAMES, Tracks
+from pipeline.face import latent_rig as lr
+from pipeline.train_expression import main as train_main
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,7 +27,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def tracked(sample):
     from capture.video import probe, read_frames
-    from pipeline.tracking import track_stream
+    from pipeline.tracking.video import track_stream
     cache: dict[str, Tracks] = {}
 
     def get(name: str) -> Tracks:
@@ -151,7 +151,7 @@ def test_lost_face_eases_to_neutral(model, tracked):
     lt = lr.latent_expression(model, [sc], tr.t_s)
     neutral = lr.decode(model, lr.rest_latent(model)[None])[0]
     assert np.abs(neutral).max() < 0.05
-    from pipeline.tracks import gap_spans
+    from pipeline.core.tracks import gap_spans
     s, e = max(gap_spans(ok), key=lambda g: g[1] - g[0])
     assert tr.t_s[e - 1] - tr.t_s[s] > 1.5
     mid = (s + e) // 2
@@ -240,9 +240,10 @@ def test_pipeline_with_latent_rig_passes_glbcheck(sample, glbcheck, tmp_path):
     """pipeline.process drives the head with the latent rig's decoded weights: the session holds
     latent.npz, the .glb still passes the Khronos validator, Blender and three.js, and its weights
     animation is the decoded track."""
-    from pipeline.gltf_export import read_accessor
-    from pipeline.process import process_video
     import pygltflib
+
+    from pipeline.export.gltf import read_accessor
+    from pipeline.session.single_camera import process_video
 
     out = tmp_path / "session"
     m = process_video(sample("single_face"), out, progress=False)

@@ -13,8 +13,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import trimesh
 
-from pipeline import head_mesh as hm
-from pipeline.canonical_face import load_canonical_face
+from pipeline.face import head_mesh as hm
+from pipeline.face.canonical import load_canonical_face
 
 PREVIEW = "/tmp/head_preview.png"
 
@@ -206,8 +206,8 @@ def _procrustes_to_face_space(landmarks, width, height):
 def real_faces():
     """Every tracked frame of the "single_face" sample video, in canonical face space."""
     from capture.video import probe, read_frames
-    from pipeline import samples
-    from pipeline.tracking import FaceBodyTracker
+    from pipeline.core import samples
+    from pipeline.tracking.tracker import FaceBodyTracker
 
     info = probe(samples.fetch("single_face"))
     faces = []

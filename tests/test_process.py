@@ -11,8 +11,8 @@ import pygltflib
 import pytest
 
 from capture.video import probe
-from pipeline.gltf_export import read_accessor
-from pipeline.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
+from pipeline.core.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
+from pipeline.export.gltf import read_accessor
 
 SAMPLES = ["cap12", "wolfgang", "p2s_cam01"]
 HUMANOID = {"hips", "spine", "chest", "neck", "head", "leftShoulder", "leftUpperArm", "leftLowerArm",

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.canonical_face import load_canonical_face
-from pipeline.texture_unwrap import KEY_LANDMARKS, face_region
+from pipeline.face.canonical import load_canonical_face
+from pipeline.face.texture_unwrap import KEY_LANDMARKS, face_region
 
 
 @pytest.fixture(scope="module")
 def pyfeat_photos():
-    from pipeline.samples import fetch_set
+    from pipeline.core.samples import fetch_set
     return {p.name: p for p in fetch_set("pyfeat_faces")}
 
 
@@ -23,7 +23,7 @@ def pyfeat_photos():
 def photo_unwrap(pyfeat_photos):
     import cv2
 
-    from pipeline.texture_unwrap import unwrap_image
+    from pipeline.face.texture_unwrap import unwrap_image
     return unwrap_image(cv2.imread(str(pyfeat_photos["single_face.jpg"])), 1024)
 
 
@@ -32,7 +32,7 @@ def test_unwrap_puts_eyes_nose_mouth_at_canonical_uvs(photo_unwrap):
     nose tip and the mouth where the canonical mesh's UVs put them."""
     import cv2
 
-    from pipeline.texture_unwrap import detect_face
+    from pipeline.face.texture_unwrap import detect_face
     tex = photo_unwrap.texture
     assert tex.shape == (1024, 1024, 3) and tex.dtype == np.uint8
     region = face_region(1024)
@@ -56,8 +56,8 @@ def test_hand_over_the_mouth_is_kept_out_of_the_texture(processed, sample):
     texels unwrapped from the last 30 % of the take, where both hands are down: the occluder test
     brings it much closer."""
     from capture.video import frame_reader
-    from pipeline.texture_unwrap import View, reference_views, unwrap_views, views_from_take
-    from pipeline.tracks import Tracks
+    from pipeline.core.tracks import Tracks
+    from pipeline.face.texture_unwrap import View, reference_views, unwrap_views, views_from_take
     out, _ = processed("wolfgang")
     tr = Tracks.load(out / "tracks.npz")
     n = tr.n_frames
@@ -85,7 +85,7 @@ def test_turned_face_hides_its_far_side(pyfeat_photos):
     hides that half."""
     import cv2
 
-    from pipeline.texture_unwrap import detect_face, head_yaw_pitch_deg, unwrap_image
+    from pipeline.face.texture_unwrap import detect_face, head_yaw_pitch_deg, unwrap_image
     img = cv2.imread(str(pyfeat_photos["45-m7-di-ph.jpg"]))
     yaw, _ = head_yaw_pitch_deg(detect_face(img).matrix)
     u = unwrap_image(img, 256)
@@ -100,15 +100,15 @@ def test_turned_face_hides_its_far_side(pyfeat_photos):
 
 @pytest.fixture(scope="module")
 def canonical_head():
-    from pipeline.head_mesh import build_head
+    from pipeline.face.head_mesh import build_head
     return build_head(load_canonical_face().vertices_m)
 
 
 def test_completed_texture_has_no_holes(photo_unwrap, canonical_head):
     """Every texel the head uses is filled: no black, nothing far from the subject's skin on the
     face, scalp and neck; seen face texels keep their unwrapped values."""
-    from pipeline.head_mesh import NECK, SCALP
-    from pipeline.head_texture import raster_vertex_colours, texture_from_unwrap
+    from pipeline.face.head_mesh import NECK, SCALP
+    from pipeline.face.head_texture import raster_vertex_colours, texture_from_unwrap
     res = texture_from_unwrap(photo_unwrap, canonical_head)
     img = res.image
     assert img.shape == (1024, 1024, 3) and img.dtype == np.uint8
@@ -142,13 +142,11 @@ def test_training_reduces_the_loss():
     batch of examples."""
     import cv2
 
-    from models.texture_gan import GANConfig
-    from models.train_texture import make_training_set, sample_batch, train
-    from models.texture_data import to_work_size
-    from models.texture_gan import TextureGenerator
-    from models.train_texture import generator_loss
-    from pipeline.samples import fetch_set
-    from pipeline.texture_unwrap import detect_face, unwrap_views
+    from models.texture_gan import GANConfig, TextureGenerator
+    from models.texture_training import generator_loss, make_training_set, sample_batch, train
+    from pipeline.core.samples import fetch_set
+    from pipeline.face.texture_dataset import to_work_size
+    from pipeline.face.texture_unwrap import detect_face, unwrap_views
     items = []
     for p in fetch_set("pyfeat_faces")[:2]:
         u = unwrap_views([detect_face(cv2.imread(str(p)))], 256)
@@ -169,7 +167,7 @@ def test_training_reduces_the_loss():
     last = np.mean([h["l1"] for h in hist[-10:]])
     assert last < first and after < before, (first, last, before, after)
     # per-subject fine-tuning: a tuned copy, the original untouched
-    from models.train_texture import finetune
+    from models.texture_training import finetune
     w0 = [p.detach().clone() for p in gen.parameters()]
     tex, mask = items[0]
     tuned = finetune(gen, tex, mask, steps=5, seconds=None)
@@ -179,7 +177,7 @@ def test_training_reduces_the_loss():
 
 def test_corrupt_missing_or_foreign_checkpoint_is_one_line_asset_error(tmp_path):
     from models.texture_gan import load_checkpoint
-    from pipeline.errors import AssetError
+    from pipeline.core.errors import AssetError
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00not a checkpoint" * 10)
     foreign = tmp_path / "foreign.pt"
@@ -205,16 +203,18 @@ def test_take_to_textured_glb(sample, glbcheck, tmp_path):
     import cv2
 
     from capture.video import frame_reader, probe, read_frames
-    from pipeline import avatar, gltf_export
-    from pipeline.body_mesh import build_body_mesh
-    from pipeline.body_solve import solve_body
-    from pipeline.face_rig import fit_face_rig
-    from pipeline.face_space import face_points_m
-    from pipeline.head_mesh import build_head, extend_deltas
-    from pipeline.head_texture import build_head_texture
-    from pipeline.skeleton import build_skeleton
-    from pipeline.tracking import track_stream
-    from pipeline.tracks import fill_short_gaps
+    from pipeline.body.mesh import build_body_mesh
+    from pipeline.body.skeleton import build_skeleton
+    from pipeline.body.solve import solve_body
+    from pipeline.core.tracks import fill_short_gaps
+    from pipeline.export.avatar import build_take, head_part
+    from pipeline.export.gltf import build_gltf, read_avatar, write_glb
+    from pipeline.face.head_mesh import build_head, extend_deltas
+    from pipeline.face.head_space import face_points_m
+    from pipeline.face.head_texture import build_head_texture
+    from pipeline.face.rig import fit_face_rig
+    from pipeline.face.weights import morph_weights
+    from pipeline.tracking.video import track_stream
 
     info = probe(sample("single_face"))
     raw = track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count,
@@ -238,17 +238,17 @@ def test_take_to_textured_glb(sample, glbcheck, tmp_path):
         tex.save(tmp_path / "texture.png")
         ref_i = int(np.flatnonzero(tracks.face_valid & ~tracks.face_filled)[0])
         ref = frame_at(ref_i)
-    take = avatar.build_take("single_face", tracks.t_s, tracks.duration_s,
-                             avatar.morph_weights(tracks.blendshapes, tracks.face_valid),
+    take = build_take("single_face", tracks.t_s, tracks.duration_s,
+                             morph_weights(tracks.blendshapes, tracks.face_valid),
                              solve_body(skel, tracks), skel)
     meshes = [build_body_mesh(skel),
-              avatar.head_part(head, extend_deltas(head, rig.deltas_m[:, :468]), skel, tex.image)]
-    gltf, blob = gltf_export.build_gltf(skel.names, skel.parents, skel.rest_local_m, meshes, take)
-    glb = gltf_export.write_glb(tmp_path / "avatar.glb", gltf, blob)
+              head_part(head, extend_deltas(head, rig.deltas_m[:, :468]), skel, tex.image)]
+    gltf, blob = build_gltf(skel.names, skel.parents, skel.rest_local_m, meshes, take)
+    glb = write_glb(tmp_path / "avatar.glb", gltf, blob)
     assert cv2.imread(str(tmp_path / "texture.png")).shape == (1024, 1024, 3)
 
     # what the file holds: the head's texture, decodable, over the head's UVs
-    _, _, _, parts, _ = gltf_export.read_avatar(glb)
+    _, _, _, parts, _ = read_avatar(glb)
     head_part = [p for p in parts if p.name == "Head"][0]
     assert head_part.texture is not None and head_part.texture.shape == (1024, 1024, 3)
     # skin, and the features a flipped or shifted UV layout would misplace: pupils' rims,
@@ -286,8 +286,8 @@ def test_a_failing_texture_does_not_lose_the_avatar(sample, tmp_path, monkeypatc
     and the manifest says why."""
     import json
 
-    import pipeline.head_texture as ht
-    from pipeline.process import process_video
+    import pipeline.face.head_texture as ht
+    from pipeline.session.single_camera import process_video
 
     def broken(*a, **k):
         raise RuntimeError("simulated failure")

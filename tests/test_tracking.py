@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from capture.video import probe, read_frames
-from pipeline.errors import InputError, NothingTrackedError
-from pipeline.process import check_trackable
-from pipeline.tracking import track_stream
-from pipeline.tracks import Tracks, fill_short_gaps, gap_spans
+from pipeline.core.errors import InputError, NothingTrackedError
+from pipeline.core.tracks import Tracks, fill_short_gaps, gap_spans
+from pipeline.session.stages import check_trackable
+from pipeline.tracking.video import track_stream
 
 
 def _track(path):

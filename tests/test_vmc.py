@@ -10,9 +10,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from pipeline.tracks import ARKIT_NAMES, Tracks
-from pipeline.vmc import (DEFAULT_HOST, DEFAULT_PORT, LiveVMCStreamer, VMCSender, parse_target,
-                          stream_session, to_unity_rotation, unity_bone_name)
+from pipeline.core.tracks import ARKIT_NAMES, Tracks
+from pipeline.live.vmc import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    LiveVMCStreamer,
+    VMCSender,
+    parse_target,
+    stream_session,
+    to_unity_rotation,
+    unity_bone_name,
+)
 
 UNITY_BONES = {"Hips", "Spine", "Chest", "Neck", "Head", "LeftEye", "RightEye", "LeftShoulder",
                "LeftUpperArm", "LeftLowerArm", "LeftHand", "RightShoulder", "RightUpperArm",
@@ -90,7 +98,7 @@ def test_every_frame_of_a_take_arrives_and_decodes(processed, receiver):
         _same(args, gargs)
 
     # what a receiver decodes: per frame 23 bones with Unity's names, 51 perfect-sync blendshapes
-    from pipeline.session_take import load_session_take
+    from pipeline.export.session_take import load_session_take
     st = load_session_take(out)
     w, rot, root = st.sample()
     per_frame = len(flat) // n
@@ -127,7 +135,7 @@ def test_preset_names_for_vrm0_receivers(processed, receiver):
 
 
 def _frame_results(tracks: Tracks, n: int):
-    from pipeline.tracking import FaceResult, FrameResult, PoseResult
+    from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult
     for i in range(n):
         face = pose = None
         if tracks.face_valid[i] and not tracks.face_filled[i]:
@@ -139,7 +147,7 @@ def _frame_results(tracks: Tracks, n: int):
 
 def test_live_streamer_sends_each_tracked_frame(processed, receiver):
     """The live loop's hook: FrameResults in, one VMC bundle per frame out, without blocking."""
-    from pipeline.avatar import morph_weights
+    from pipeline.face.weights import morph_weights
     out, _ = processed("single_face")
     tracks = Tracks.load(out / "tracks.npz")
     n = 30

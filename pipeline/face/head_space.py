@@ -1,0 +1,47 @@
+"""Face landmarks lifted from the image into metric canonical face space ("head space").
+
+MediaPipe gives, per frame, 478 landmarks in normalised image coordinates (x, y and a relative
+depth z in units of image width) and a rigid transform M from canonical face space (cm) to a
+virtual perspective camera (vertical field of view 63 degrees, looking down -Z). We unproject the
+landmarks through that same camera and take them back through M^-1: the result is the subject's
+face, with its expression, in the head's own frame (+Y up, +Z out of the face, metres), free of
+head motion. Expression rigs are fitted on these points.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.core.tracks import Tracks
+from pipeline.face.canonical import load_canonical_face
+
+MEDIAPIPE_VERTICAL_FOV_DEG = 63.0  # MediaPipe face geometry's default perspective camera
+
+
+def unproject_landmarks(landmarks: np.ndarray, matrix: np.ndarray, image_size) -> np.ndarray:
+    """One frame: (478, 3) normalised landmarks + (4, 4) face matrix -> (478, 3) face space, metres.
+
+    Depth: MediaPipe's z is relative and its scale is not documented, so per frame we fit
+    camera depth = a + b * z on the 468 mesh landmarks against the depths of the canonical mesh
+    placed by M, then unproject x, y at that depth.
+    """
+    w, h = image_size
+    m = matrix.astype(np.float64)
+    canon_cm = load_canonical_face().vertices_m * 100.0
+    cam_depth = canon_cm @ m[2, :3] + m[2, 3]  # camera Z of the canonical mesh placed by M
+    z = landmarks[:, 2].astype(np.float64)
+    a, b = np.linalg.lstsq(np.c_[np.ones(468), z[:468]], cam_depth, rcond=None)[0]
+    depth = a + b * z  # negative: in front of the camera
+    t = np.tan(np.radians(MEDIAPIPE_VERTICAL_FOV_DEG) / 2)
+    x_ndc = 2 * landmarks[:, 0].astype(np.float64) - 1
+    y_ndc = 1 - 2 * landmarks[:, 1].astype(np.float64)
+    cam = np.stack([x_ndc * -depth * t * (w / h), y_ndc * -depth * t, depth], axis=1)
+    face_cm = (cam - m[:3, 3]) @ m[:3, :3]  # R^T (p - t), R orthonormal
+    return face_cm / 100.0
+
+
+def face_points_m(tracks: Tracks) -> np.ndarray:
+    """(N, 478, 3) landmarks in canonical face space, metres; NaN where the face is not valid."""
+    out = np.full((tracks.n_frames, tracks.face_landmarks.shape[1], 3), np.nan)
+    for i in np.flatnonzero(tracks.face_valid):
+        out[i] = unproject_landmarks(tracks.face_landmarks[i], tracks.face_matrix[i], tracks.image_size)
+    return out

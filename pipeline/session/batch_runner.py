@@ -1,0 +1,239 @@
+"""Many takes at once: every video of a list, folder or glob processed into its own session, in
+parallel worker processes, with one summary table at the end.
+
+    python -m pipeline.batch takes/*.mp4 [--out sessions] [--workers N]
+    python -m pipeline.batch takes/                       # every video in the folder (not recursive)
+    python -m pipeline.batch takes/ --executor dask --address tcp://scheduler:8786
+    python -m pipeline.batch takes/ --executor ray --address ray://head:10001
+
+Each take runs `pipeline.process.process_video` in its own worker (one take per worker at a time)
+and writes `<out>/<video name>/` (a suffix _2, _3 ... when two videos share a name). A take that
+fails (unreadable, nothing tracked, ...) is reported in the table with its one-line error and does
+not stop the others. The table is printed once all takes are done and saved as
+`<out>/batch_summary.json` and `.csv`. Exit code: 0 when every take succeeded, 1 otherwise.
+
+Executors: "local" (default) is a process pool on this machine (workers = min(cores, takes)).
+"dask" and "ray" send the same function to a running cluster (`--address`; without it, a
+throw-away local cluster); they are imported only when chosen. The workers must see the videos and
+the output folder at the same paths (a shared file system) and have this package installed.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
+                  ".ts", ".mts", ".3gp"}
+EXECUTORS = ("local", "dask", "ray")
+
+
+@dataclass
+class TakeResult:
+    take: str
+    video: str
+    out: str
+    status: str = "ok"           # "ok" or "failed"
+    error: str = ""
+    exit_code: int = 0
+    frames: int | None = None
+    duration_s: float | None = None
+    face_frames: int | None = None
+    body_frames: int | None = None
+    rig_error_mm: float | None = None
+    seconds: float = 0.0
+
+
+def expand_inputs(inputs) -> list[Path]:
+    """Files, folders (their video files, sorted) and glob patterns -> video paths, in order,
+    without duplicates. A path that does not exist and matches nothing is kept, so its take fails
+    with the usual one-line error."""
+    import glob
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+        elif p.exists():
+            out.append(p)
+        else:
+            matches = sorted(glob.glob(str(item)))
+            out += [Path(m) for m in matches if Path(m).is_file()] if matches else [p]
+    seen, uniq = set(), []
+    for p in out:
+        key = str(p.resolve()) if p.exists() else str(p)
+        if key not in seen:
+            seen.add(key)
+            uniq.append(p)
+    return uniq
+
+
+def session_dirs(videos: list[Path], out_root: Path) -> list[Path]:
+    """One session folder per video, named after it; repeated names get _2, _3, ..."""
+    used: dict[str, int] = {}
+    dirs = []
+    for v in videos:
+        stem = v.stem or "take"
+        k = used.get(stem, 0) + 1
+        used[stem] = k
+        dirs.append(out_root / (stem if k == 1 else f"{stem}_{k}"))
+    return dirs
+
+
+def run_take(video: str, out_dir: str, max_gap_s: float = 0.25) -> dict:
+    """Process one take; never raises: failures come back as a failed TakeResult (as a dict, so
+    it crosses process and cluster boundaries as plain data)."""
+    from pipeline.core.errors import PipelineError
+    t0 = time.perf_counter()
+    res = TakeResult(take=Path(video).stem, video=str(video), out=str(out_dir))
+    try:
+        from pipeline.core.quiet import send_native_stderr_to_devnull
+        send_native_stderr_to_devnull()
+        from pipeline.session.single_camera import process_video
+        m = process_video(video, out_dir, max_gap_s, progress=False)
+        res.frames = m["input"]["frames"]
+        res.duration_s = m["input"]["duration_s"]
+        res.face_frames = m["tracking"]["face_frames"]
+        res.body_frames = m["tracking"]["body_frames"]
+        res.rig_error_mm = m["face_rig"]["heldout_landmark_error_mm"]
+    except PipelineError as e:
+        res.status, res.error, res.exit_code = "failed", str(e), e.exit_code
+    except Exception as e:  # noqa: BLE001 - one crashing take must not stop the batch
+        res.status, res.exit_code = "failed", 1
+        res.error = f"{type(e).__name__}: {e} ({traceback.extract_tb(e.__traceback__)[-1].name})"
+    if res.status != "ok":
+        try:  # process_video makes the folder before it finds out; leave no empty folder behind
+            Path(out_dir).rmdir()
+        except OSError:
+            pass
+    res.seconds = round(time.perf_counter() - t0, 2)
+    return asdict(res)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors: each maps run_take over the jobs and yields results as they finish.
+
+
+def _local(jobs, workers: int, **_):
+    import multiprocessing as mp
+    # spawn: MediaPipe's threads do not survive fork; each worker starts clean.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {ex.submit(run_take, *job): job for job in jobs}
+        for f in as_completed(futs):
+            try:
+                yield f.result()
+            except Exception as e:  # noqa: BLE001 - the worker process itself died
+                video, out, _gap = futs[f]
+                yield asdict(TakeResult(Path(video).stem, video, out, "failed",
+                                        f"worker process died: {type(e).__name__}: {e}", 1))
+
+
+def _dask(jobs, workers: int, address: str | None = None, **_):
+    try:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+    except ImportError:
+        raise SystemExit("error: --executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    cluster = None
+    if address:
+        client = Client(address)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+        client = Client(cluster)
+    try:
+        futs = [client.submit(run_take, *job, pure=False) for job in jobs]
+        for f in dask_completed(futs):
+            yield f.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _ray(jobs, workers: int, address: str | None = None, **_):
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("error: --executor ray needs ray: pip install 'ray'") from None
+    ray.init(address=address, num_cpus=None if address else workers, ignore_reinit_error=True,
+             log_to_driver=False)
+    try:
+        remote = ray.remote(num_cpus=1)(run_take)
+        pending = [remote.remote(*job) for job in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        ray.shutdown()
+
+
+def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
+              executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
+              on_result=None) -> list[dict]:
+    """Process every take; returns one result dict per take (TakeResult fields), in input order.
+    on_result(result) is called as each take finishes."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+    videos = expand_inputs(inputs)
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    dirs = session_dirs(videos, out_root)
+    jobs = [(str(v), str(d), max_gap_s) for v, d in zip(videos, dirs)]
+    if not jobs:
+        return []
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    run = {"local": _local, "dask": _dask, "ray": _ray}[executor]
+    by_out = {}
+    for r in run(jobs, workers, address=address):
+        by_out[r["out"]] = r
+        if on_result is not None:
+            on_result(r)
+    return [by_out[str(d)] for d in dirs]
+
+
+COLUMNS = (("take", "take"), ("frames", "frames"), ("duration_s", "duration s"),
+           ("face_frames", "face"), ("body_frames", "body"), ("rig_error_mm", "rig err mm"),
+           ("status", "status"), ("seconds", "time s"), ("out", "output / error"))
+
+
+def summary_table(results: list[dict]) -> str:
+    """One plain-text table: take, frames, duration, face / body frames, the face rig's held-out
+    error, status, processing time, and the session folder (or the error of a failed take)."""
+    def cell(r, key):
+        v = r.get(key)
+        if key == "out":
+            return r["error"] if r["status"] != "ok" else str(Path(r["out"]) / "avatar.glb")
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.2f}" if key != "rig_error_mm" else f"{v:.2f}"
+        return str(v)
+    rows = [[h for _, h in COLUMNS]] + [[cell(r, k) for k, _ in COLUMNS] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + "  " + row[-1])
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(row[-1]))
+    ok = sum(r["status"] == "ok" for r in results)
+    lines.append(f"{ok} of {len(results)} takes processed" + ("" if ok == len(results) else
+                                                                f", {len(results) - ok} failed"))
+    return "\n".join(lines)
+
+
+def write_summary(results: list[dict], out_root: Path) -> tuple[Path, Path]:
+    js = out_root / "batch_summary.json"
+    js.write_text(json.dumps(results, indent=2))
+    cs = out_root / "batch_summary.csv"
+    with open(cs, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(TakeResult.__dataclass_fields__))
+        w.writeheader()
+        w.writerows(results)
+    return js, cs
+
+

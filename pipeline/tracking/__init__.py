@@ -1,0 +1,1 @@
+"""MediaPipe Tasks (face, pose and hand landmarkers), configured in one place: frames -> `Tracks`."""
