@@ -39,7 +39,6 @@ best visibility of each texel (0 = never seen) and the seen mask.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +48,7 @@ import numpy as np
 
 from pipeline.core.tracks import BLENDSHAPE_NAMES
 from pipeline.face.canonical import load_canonical_face
+from pipeline.tracking.mediapipe_tasks import detect_image
 
 TEXTURE_SIZE = 1024           # texels across the whole UV square (the face oval fills ~85 %)
 SEEN_THRESHOLD = 0.25         # best visibility below this counts as unseen (grazing, smeared)
@@ -601,32 +601,6 @@ HAND_MAX_COVER = 0.5          # a frame whose face box is more than this share h
 HAND_GROW = 0.25              # of the hand's size: the hull of the joints -> the fingers' outline
 
 
-@lru_cache(maxsize=None)
-def _image_landmarker(kind: str):
-    """MediaPipe's face ("face": one face, blendshapes and matrix) or hand ("hand": two hands)
-    landmarker in IMAGE mode, made once per process."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    from mediapipe.tasks.python import BaseOptions, vision
-
-    from pipeline.core.assets import FACE_MODEL, HAND_MODEL, model_path
-    from pipeline.core.quiet import native_stderr_silenced
-    with native_stderr_silenced():
-        if kind == "face":
-            return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_path(FACE_MODEL))),
-                running_mode=vision.RunningMode.IMAGE, num_faces=1,
-                output_face_blendshapes=True, output_facial_transformation_matrixes=True))
-        return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(model_path(HAND_MODEL))),
-            running_mode=vision.RunningMode.IMAGE, num_hands=2))
-
-
-def _detect(kind: str, image_bgr: np.ndarray):
-    import mediapipe as mp
-    rgb = np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
-    return _image_landmarker(kind).detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
-
-
 def hand_masks(views: list[View]) -> np.ndarray:
     """Find hands in the views' images (MediaPipe hand landmarker, IMAGE mode, two hands); set
     each view's `mask` to 0 on the hands' pixels. Returns (n_views,) the share of each face box
@@ -634,7 +608,7 @@ def hand_masks(views: list[View]) -> np.ndarray:
     cover = np.zeros(len(views))
     for k, v in enumerate(views):
         h, w = v.image.shape[:2]
-        r = _detect("hand", v.image)
+        r = detect_image("hand", v.image)
         if not r.hand_landmarks:
             continue
         mask = np.full((h, w), 255, np.uint8)
@@ -658,7 +632,7 @@ def hand_masks(views: list[View]) -> np.ndarray:
 
 def detect_face(image_bgr: np.ndarray) -> View | None:
     """MediaPipe's face landmarker (IMAGE mode) on one photo: a View, or None without a face."""
-    r = _detect("face", image_bgr)
+    r = detect_image("face", image_bgr)
     if not r.face_landmarks:
         return None
     return View(image_bgr, np.array([(p.x, p.y, p.z) for p in r.face_landmarks[0]], np.float32),

@@ -1,24 +1,18 @@
-"""MediaPipe face and pose landmarks per frame (Tasks API, VIDEO running mode).
+"""MediaPipe face and pose landmarks of one frame at a time (VIDEO running mode).
 
-`FaceBodyTracker.track(frame, t_s)` works on one frame (used by batch and live capture);
-`track_video` streams a whole file into a `Tracks` artifact.
+`FaceBodyTracker.track(frame, t_s)` works on one frame (batch and live capture); `store_result`
+copies a frame's result into a row of a `Tracks` (the one place that does); `track_video`
+(pipeline.tracking.video) streams a whole file into a `Tracks` artifact.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log noise ("Sparsity tensors ...")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import cv2  # noqa: E402
-import mediapipe as mp  # noqa: E402
-import numpy as np  # noqa: E402
-from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402
-
-from pipeline.core.assets import FACE_MODEL, POSE_MODEL, model_path  # noqa: E402
-from pipeline.core.quiet import native_stderr_silenced  # noqa: E402
-from pipeline.core.tracks import POSE  # noqa: E402
+from pipeline.core.quiet import native_stderr_silenced
+from pipeline.core.tracks import POSE, Tracks
+from pipeline.tracking.mediapipe_tasks import MIN_CONFIDENCE, create_landmarker, mp_image
 
 
 @dataclass
@@ -56,27 +50,11 @@ def torso_tilt_deg(world_m: np.ndarray) -> np.ndarray:
 class FaceBodyTracker:
     """Both MediaPipe landmarkers in VIDEO mode; call `track` with increasing timestamps."""
 
-    def __init__(self, face: bool = True, pose: bool = True, min_confidence: float = 0.5):
-        self._face = self._pose = None
+    def __init__(self, face: bool = True, pose: bool = True, min_confidence: float = MIN_CONFIDENCE):
         self._last_ms = -1
         self._frames = 0
-        with native_stderr_silenced():
-            self._create(face, pose, min_confidence)
-
-    def _create(self, face: bool, pose: bool, min_confidence: float):
-        if face:
-            self._face = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_path(FACE_MODEL))),
-                running_mode=vision.RunningMode.VIDEO, num_faces=1,
-                min_face_detection_confidence=min_confidence,
-                min_face_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
-                output_face_blendshapes=True, output_facial_transformation_matrixes=True))
-        if pose:
-            self._pose = vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(model_path(POSE_MODEL))),
-                running_mode=vision.RunningMode.VIDEO, num_poses=1,
-                min_pose_detection_confidence=min_confidence,
-                min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
+        self._face = create_landmarker("face", "video", min_confidence) if face else None
+        self._pose = create_landmarker("pose", "video", min_confidence) if pose else None
 
     def track(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
         if self._frames == 0:
@@ -89,8 +67,7 @@ class FaceBodyTracker:
         # VIDEO mode needs strictly increasing integer milliseconds.
         ms = max(int(round(t_s * 1000)), self._last_ms + 1)
         self._last_ms = ms
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        image = mp_image(frame_bgr)
         face = pose = None
         if self._face is not None:
             r = self._face.detect_for_video(image, ms)
@@ -122,3 +99,18 @@ class FaceBodyTracker:
         self.close()
 
 
+def store_result(tracks: Tracks, i: int, result: FrameResult | None) -> None:
+    """Copy one frame's tracker result into row i of `tracks` (valid flags and arrays); a
+    missing face or body leaves the row as it is (NaN, invalid)."""
+    if result is None:
+        return
+    if result.face is not None:
+        tracks.face_valid[i] = True
+        tracks.face_landmarks[i] = result.face.landmarks
+        tracks.blendshapes[i] = result.face.blendshapes
+        tracks.face_matrix[i] = result.face.matrix
+    if result.pose is not None:
+        tracks.pose_valid[i] = True
+        tracks.pose_image[i] = result.pose.image
+        tracks.pose_world_m[i] = result.pose.world_m
+        tracks.pose_visibility[i] = result.pose.visibility

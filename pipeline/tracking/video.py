@@ -8,7 +8,7 @@ from typing import Callable, Iterable
 import numpy as np  # noqa: E402
 
 from pipeline.core.tracks import Tracks  # noqa: E402
-from pipeline.tracking.tracker import FaceBodyTracker, FrameResult
+from pipeline.tracking.tracker import FaceBodyTracker, FrameResult, store_result
 
 
 def track_stream(frames: Iterable[tuple[int, float, np.ndarray]], fps: float, image_size,
@@ -29,16 +29,7 @@ def track_stream(frames: Iterable[tuple[int, float, np.ndarray]], fps: float, im
                 cap *= 2
             r = tracker.track(frame, t_s)
             tr.t_s[n] = t_s
-            if r.face is not None:
-                tr.face_valid[n] = True
-                tr.face_landmarks[n] = r.face.landmarks
-                tr.blendshapes[n] = r.face.blendshapes
-                tr.face_matrix[n] = r.face.matrix
-            if r.pose is not None:
-                tr.pose_valid[n] = True
-                tr.pose_image[n] = r.pose.image
-                tr.pose_world_m[n] = r.pose.world_m
-                tr.pose_visibility[n] = r.pose.visibility
+            store_result(tr, n, r)
             if on_frame is not None:
                 on_frame(n, frame, r)
             n += 1

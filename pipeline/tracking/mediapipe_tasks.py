@@ -1,0 +1,72 @@
+"""MediaPipe Tasks landmarkers, configured in one place: the face, pose and hand landmarkers in
+VIDEO mode (a take, frame after frame, `pipeline.tracking.tracker`) or IMAGE mode (single
+pictures: photos, the head texture's chosen frames).
+
+Models come from `pipeline.core.assets` (checksummed before use). Only this module imports
+mediapipe, so the log levels below are set before MediaPipe's native libraries load.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log noise ("Sparsity tensors ...")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import mediapipe as mp  # noqa: E402
+import numpy as np  # noqa: E402
+from mediapipe.tasks.python import BaseOptions, vision  # noqa: E402
+
+from pipeline.core.assets import FACE_MODEL, HAND_MODEL, POSE_MODEL, model_path  # noqa: E402
+from pipeline.core.quiet import native_stderr_silenced  # noqa: E402
+
+MIN_CONFIDENCE = 0.5      # detection, presence and tracking confidence of every landmarker
+KINDS = ("face", "pose", "hand")
+MODES = ("video", "image")
+MAX_HANDS = 2
+
+
+def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MIN_CONFIDENCE):
+    """A new landmarker: "face" (one face, 52 blendshapes and the facial transformation matrix),
+    "pose" (one body, world landmarks) or "hand" (up to two hands), in "video" or "image"
+    running mode. The caller closes it."""
+    if kind not in KINDS or mode not in MODES:
+        raise ValueError(f"landmarker kind must be one of {KINDS} and mode one of {MODES}")
+    running = vision.RunningMode.VIDEO if mode == "video" else vision.RunningMode.IMAGE
+    with native_stderr_silenced():  # MediaPipe prints dozens of lines while it starts
+        if kind == "face":
+            return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(model_path(FACE_MODEL))),
+                running_mode=running, num_faces=1,
+                min_face_detection_confidence=min_confidence,
+                min_face_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
+                output_face_blendshapes=True, output_facial_transformation_matrixes=True))
+        if kind == "pose":
+            return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(model_path(POSE_MODEL))),
+                running_mode=running, num_poses=1,
+                min_pose_detection_confidence=min_confidence,
+                min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
+        return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path(HAND_MODEL))),
+            running_mode=running, num_hands=MAX_HANDS,
+            min_hand_detection_confidence=min_confidence,
+            min_hand_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
+
+
+def mp_image(frame_bgr: np.ndarray) -> mp.Image:
+    """An OpenCV BGR frame as MediaPipe's RGB image."""
+    rgb = np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+
+
+@lru_cache(maxsize=None)
+def image_landmarker(kind: str):
+    """The IMAGE-mode landmarker of a kind, made once per process."""
+    return create_landmarker(kind, "image")
+
+
+def detect_image(kind: str, image_bgr: np.ndarray):
+    """MediaPipe's result for one picture (IMAGE mode)."""
+    return image_landmarker(kind).detect(mp_image(image_bgr))
