@@ -1,4 +1,4 @@
-"""Benchmark of the expression latent rig (pipeline/latent_rig.py) against baselines on held-out
+"""Benchmark of the expression latent rig (pipeline/face/latent_rig.py) against baselines on held-out
 real face video: jitter, fidelity and lag of the morph weights, and gap filling.
 
     .venv/bin/python benchmarks/bench_expression.py [--samples cap12 wolfgang carphone single_face face_noface]
@@ -56,8 +56,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from capture.video import probe  # noqa: E402
+from models.expression_latent import decode, fit_latent  # noqa: E402
+from models.expression_training import finetune  # noqa: E402
+from pipeline.core.samples import fetch  # noqa: E402
 from pipeline.core.tracks import Tracks, gap_spans  # noqa: E402
-from pipeline.face import latent_rig as lr
+from pipeline.face.latent_rig import DEFAULT_CHECKPOINT, latent_expression, load_model, observed_scores  # noqa: E402
+from pipeline.face.latent_track import LatentParams  # noqa: E402
+from pipeline.tracking.video import track_video  # noqa: E402
 
 SAMPLES = ["cap12", "wolfgang", "carphone", "single_face", "face_noface"]
 SMOOTH_SWEEP = [0.1, 0.3, 1.0, 3.0, 10.0]
@@ -73,10 +79,7 @@ CACHE = Path(os.environ.get("DHCAP_BENCH_TRACKS", Path.home() / ".cache" / "dhca
 
 
 def tracked(name: str) -> Tracks:
-    from capture.video import probe, read_frames
-    from pipeline.core.samples import fetch
-    from pipeline.tracking.video import track_stream
-
+    """Tracks of a sample video, tracked once and cached by the video's SHA-256."""
     path = fetch(name)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     cached = CACHE / f"{name}_{digest}.npz"
@@ -84,7 +87,7 @@ def tracked(name: str) -> Tracks:
         return Tracks.load(cached)
     info = probe(path)
     print(f"tracking {name} ({info.frame_count} frames)", flush=True)
-    tr = track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+    tr = track_video(path, progress=False, info=info)
     CACHE.mkdir(parents=True, exist_ok=True)
     tr.save(cached)
     return tr
@@ -92,7 +95,7 @@ def tracked(name: str) -> Tracks:
 
 def raw_of(tr: Tracks) -> tuple[np.ndarray, np.ndarray]:
     """(N, 51) clipped raw scores (NaN where not clean), clean (N,) bool."""
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     clean = np.isfinite(sc).all(1)
     return np.clip(sc[:, 1:].astype(np.float64), 0, 1), clean
 
@@ -239,7 +242,7 @@ def gap_phases(t: np.ndarray, ok: np.ndarray, y: np.ndarray, base):
         for a, b in zones:
             in_zone |= (t >= a) & (t < b)
         if zones and (ok & ~in_zone).sum() >= 30:
-            yield zones, lr.finetune(base, np.where((ok & ~in_zone)[:, None], y, np.nan))
+            yield zones, finetune(base, np.where((ok & ~in_zone)[:, None], y, np.nan))
 
 
 def remove_spans(t: np.ndarray, ok: np.ndarray, zones, span_s: float, fps: float):
@@ -276,7 +279,7 @@ def bench_gaps(name, tr, base, fps, log) -> dict:
             if not gap.any():
                 continue
             scores = np.where(obs[:, None], y, np.nan)
-            lt = lr.latent_expression(model, [scores], t)
+            lt = latent_expression(model, [scores], t)
             lin = linear_fill(y, obs, t)
             res[L]["linear"].append(np.abs(lin[gap] - y[gap]).sum())
             res[L]["vae"].append(np.abs(lt.weights[gap] - y[gap]).sum())
@@ -313,11 +316,11 @@ def bench_video(name: str, base, log) -> dict:
     log(f"== {name}: {tr.n_frames} frames, {int(ok.sum())} clean, {tr.fps:.2f} fps")
     out = {"frames": int(tr.n_frames), "clean_frames": int(ok.sum()), "fps": tr.fps}
     t0 = time.perf_counter()
-    model = lr.finetune(base, tr)
+    model = finetune(base, tr)
     out["finetune_s"] = round(time.perf_counter() - t0, 2)
     y_enc = np.where(ok[:, None], y, np.nan)
-    recon = lr.decode(model, lr.fit_latent(model, y_enc[ok]))
-    recon_base = lr.decode(base, lr.fit_latent(base, y_enc[ok]))
+    recon = decode(model, fit_latent(model, y_enc[ok]))
+    recon_base = decode(base, fit_latent(base, y_enc[ok]))
     out["reconstruction_error"] = {"pretrained": float(np.abs(recon_base - y[ok]).mean()),
                                    "finetuned": float(np.abs(recon - y[ok]).mean())}
     raw = {"setting": "raw", **metrics(y, y, ok)}
@@ -330,17 +333,17 @@ def bench_video(name: str, base, log) -> dict:
         {"setting": f"min_cutoff={mc} beta={b}",
          **metrics(per_segment(lambda a, tt: one_euro_fb(a, tt, mc, b), y, ok, t), y, ok)}
         for mc in OE_MINCUT for b in OE_BETA]
-    scores = lr.observed_scores(tr)
+    scores = observed_scores(tr)
     methods["vae_batch"] = []
     for s in SMOOTH_SWEEP:
         t1 = time.perf_counter()
-        lt = lr.latent_expression(model, [scores], t, lr.LatentParams(smooth=s))
+        lt = latent_expression(model, [scores], t, LatentParams(smooth=s))
         methods["vae_batch"].append({"setting": f"smooth={s}", "seconds": round(time.perf_counter() - t1, 2),
                                      **metrics(lt.weights, y, ok)})
     methods["vae_live"] = []
     for q in LIVE_SWEEP:
         t1 = time.perf_counter()
-        lt = lr.latent_expression(model, [scores], t, lr.LatentParams(live_response=q), causal=True)
+        lt = latent_expression(model, [scores], t, LatentParams(live_response=q), causal=True)
         methods["vae_live"].append({"setting": f"live_response={q:g}",
                                     "ms_per_frame": round(1000 * (time.perf_counter() - t1) / len(t), 3),
                                     **metrics(lt.weights, y, ok)})
@@ -357,16 +360,19 @@ def bench_video(name: str, base, log) -> dict:
                 row[k + "_lag"] = at_jitter(methods[k], frac * j0, "lag_frames")
         out["matched_jitter"][str(frac)] = row
     # The live default against One Euro restricted to settings with no more lag.
-    live_def = next(p for p in methods["vae_live"] if p["setting"] == f"live_response={lr.LatentParams.live_response:g}")
+    live_setting = f"live_response={LatentParams.live_response:g}"
+    live_def = next(p for p in methods["vae_live"] if p["setting"] == live_setting)
     same_lag = [p for p in methods["one_euro"] if p["lag_frames"] <= live_def["lag_frames"] + 1e-9]
     out["live_default_vs_one_euro_same_lag"] = {
         "vae_live": live_def,
         "one_euro_fidelity_at_same_jitter": at_jitter(same_lag, live_def["jitter"]),
         "one_euro_jitter_at_same_fidelity": _jitter_at_fidelity(same_lag, live_def["fidelity"])}
-    batch_def = next(p for p in methods["vae_batch"] if p["setting"] == f"smooth={lr.LatentParams.smooth}")
+    batch_def = next(p for p in methods["vae_batch"] if p["setting"] == f"smooth={LatentParams.smooth}")
     out["batch_default"] = {"vae_batch": batch_def,
-                            "one_euro_fwd_bwd_fidelity_at_same_jitter": at_jitter(methods["one_euro_fwd_bwd"], batch_def["jitter"]),
-                            "one_euro_fwd_bwd_jitter_at_same_fidelity": _jitter_at_fidelity(methods["one_euro_fwd_bwd"], batch_def["fidelity"])}
+                            "one_euro_fwd_bwd_fidelity_at_same_jitter":
+                                at_jitter(methods["one_euro_fwd_bwd"], batch_def["jitter"]),
+                            "one_euro_fwd_bwd_jitter_at_same_fidelity":
+                                _jitter_at_fidelity(methods["one_euro_fwd_bwd"], batch_def["fidelity"])}
     for frac, row in out["matched_jitter"].items():
         log(f"  jitter {row['jitter']:.5f} ({frac} x raw): " + ", ".join(
             f"{k} {row[k]:.5f}" if row[k] is not None else f"{k} n/a"
@@ -411,16 +417,20 @@ def write_markdown(res: dict, path: Path, cmd: str):
     for n, r in res["videos"].items():
         b, lv = r["batch_default"], r["live_default_vs_one_euro_same_lag"]
         raw = r["methods"]["raw"][0]
-        L.append(f"| {n} | {fmt(raw['jitter'])} | {fmt(b['vae_batch']['fidelity'])} / {fmt(b['vae_batch']['jitter'])} | "
-                 f"{fmt(b['one_euro_fwd_bwd_fidelity_at_same_jitter'])} | {fmt(b['one_euro_fwd_bwd_jitter_at_same_fidelity'])} | "
-                 f"{fmt(lv['vae_live']['fidelity'])} / {fmt(lv['vae_live']['jitter'])} / {lv['vae_live']['lag_frames']} | "
+        L.append(f"| {n} | {fmt(raw['jitter'])} | "
+                 f"{fmt(b['vae_batch']['fidelity'])} / {fmt(b['vae_batch']['jitter'])} | "
+                 f"{fmt(b['one_euro_fwd_bwd_fidelity_at_same_jitter'])} | "
+                 f"{fmt(b['one_euro_fwd_bwd_jitter_at_same_fidelity'])} | "
+                 f"{fmt(lv['vae_live']['fidelity'])} / {fmt(lv['vae_live']['jitter'])} / "
+                 f"{lv['vae_live']['lag_frames']} | "
                  f"{fmt(lv['one_euro_fidelity_at_same_jitter'])} | {fmt(lv['one_euro_jitter_at_same_fidelity'])} |")
     L.append("\n## Fidelity error at matched jitter (x 1000; lower is better)\n")
     L.append("Each method's error read off its error-vs-jitter front at the same jitter (a fraction of "
              "raw MediaPipe's). Causal: One Euro, VAE live (lag in frames in brackets). Zero lag: One "
              "Euro fwd-bwd, VAE batch. Reference without the VAE: the batch objective solved on the "
              "weights (trend filter).\n")
-    L.append("| video | target jitter | One Euro (lag) | VAE live (lag) | One Euro fwd-bwd | VAE batch | trend filter, no VAE |")
+    L.append("| video | target jitter | One Euro (lag) | VAE live (lag) | One Euro fwd-bwd | VAE batch | "
+             "trend filter, no VAE |")
     L.append("| --- | --- | --- | --- | --- | --- | --- |")
     for n, r in res["videos"].items():
         for frac, row in r["matched_jitter"].items():
@@ -429,7 +439,8 @@ def write_markdown(res: dict, path: Path, cmd: str):
                      f"{fmt(row['vae_live'])}{lag('vae_live')} | {fmt(row['one_euro_fwd_bwd'])} | "
                      f"{fmt(row['vae_batch'])} | {fmt(row['trend_filter_no_vae'])} |")
     L.append("\n## Gap filling (error on removed spans x 1000; lower is better)\n")
-    L.append("| video | span s | spans | frames | linear interpolation | VAE latent fill | VAE / linear | VAE values outside take range |")
+    L.append("| video | span s | spans | frames | linear interpolation | VAE latent fill | VAE / linear | "
+             "VAE values outside take range |")
     L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n, r in res["videos"].items():
         for Ls, g in r["gaps"].items():
@@ -491,7 +502,8 @@ def verdict(res: dict) -> str:
         + (f"Ties: {', '.join(ties)} (light smoothing, where the decoder's own reconstruction "
            f"error dominates). " if ties else "")
         + f"It beats causal One Euro by more, and raw MediaPipe on jitter by construction "
-        f"({100 * min(cut):.0f}-{100 * max(cut):.0f} % less jitter at the default). But the same objective solved on the "
+        f"({100 * min(cut):.0f}-{100 * max(cut):.0f} % less jitter at the default). "
+        "But the same objective solved on the "
         f"weights without the VAE (trend filter) is better still in {tf_better} of {tf_n} comparisons: the "
         f"gain over One Euro comes from the smoother, and the latent constraint costs fidelity.",
         f"* **Live (causal): the VAE does NOT beat One Euro.** At matched jitter its error is lower in {wl}, "
@@ -520,9 +532,10 @@ def main(argv=None) -> int:
         print(res["verdict_md"])
         return 0
     torch.set_num_threads(a.threads)
-    base = lr.load_model()
-    res = {"when": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {a.threads} thread(s), torch {torch.__version__}",
-           "checkpoint": str(lr.DEFAULT_CHECKPOINT.relative_to(ROOT)), "videos": {}}
+    base = load_model()
+    res = {"when": time.strftime("%Y-%m-%d"),
+           "machine": f"{platform.machine()}, {a.threads} thread(s), torch {torch.__version__}",
+           "checkpoint": str(DEFAULT_CHECKPOINT.relative_to(ROOT)), "videos": {}}
     t0 = time.perf_counter()
     for name in a.samples:
         res["videos"][name] = bench_video(name, base, lambda s: print(s, flush=True))
@@ -536,13 +549,15 @@ def main(argv=None) -> int:
             p["vae"] += gg["_sums"][1]
             p["den"] += gg["_sums"][2]
     res["gaps_pooled"] = {k: {"spans": v["spans"], "frames": v["frames"], "linear": v["lin"] / v["den"],
-                              "vae": v["vae"] / v["den"]} for k, v in sorted(pooled.items(), key=lambda kv: float(kv[0]))}
+                              "vae": v["vae"] / v["den"]}
+                          for k, v in sorted(pooled.items(), key=lambda kv: float(kv[0]))}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     res["verdict_md"] = verdict(res)
     print(res["verdict_md"])
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "expression.json").write_text(json.dumps(res, indent=1))
-    cmd = "python benchmarks/bench_expression.py" + ("" if a.samples == SAMPLES else " --samples " + " ".join(a.samples))
+    cmd = "python benchmarks/bench_expression.py" + \
+        ("" if a.samples == SAMPLES else " --samples " + " ".join(a.samples))
     write_markdown(res, a.out / "expression.md", cmd)
     print(f"wrote {a.out / 'expression.json'} and {a.out / 'expression.md'} in {res['seconds']} s")
     return 0

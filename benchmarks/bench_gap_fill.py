@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.interpolate import PchipInterpolator
 
 ROOT = Path(__file__).resolve().parent
@@ -29,8 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench_expression import GAP_SPANS_S, SAMPLES, gap_phases, linear_fill, raw_of, remove_spans, tracked  # noqa: E402
 
+from models.expression_latent import decode, fit_latent  # noqa: E402
 from pipeline.core.tracks import gap_spans  # noqa: E402
-from pipeline.face import latent_rig as lr
+from pipeline.face.latent_rig import _stack_cameras, latent_expression, load_model  # noqa: E402
 
 SIDE = 3  # frames on each side of a gap for the cubic
 
@@ -55,22 +57,21 @@ def variants(model, y: np.ndarray, obs: np.ndarray, t: np.ndarray) -> dict[str, 
     scores = np.where(obs[:, None], y, np.nan)
     out = {"linear": linear_fill(y, obs, t),
            "pchip": np.clip(interpolate(t, np.where(obs[:, None], y, 0.0), obs, "pchip"), 0, 1),
-           "vae (pipeline)": lr.latent_expression(model, [scores], t).weights}
-    Y = lr._stack_cameras([scores], len(t))
-    z_fit = np.nan_to_num(lr.fit_latent(model, Y))
-    residual = np.where(obs[:, None], y - lr.decode(model, z_fit), 0.0)
+           "vae (pipeline)": latent_expression(model, [scores], t).weights}
+    Y = _stack_cameras([scores], len(t))
+    z_fit = np.nan_to_num(fit_latent(model, Y))
+    residual = np.where(obs[:, None], y - decode(model, z_fit), 0.0)
     residual = interpolate(t, residual, obs, "linear")
     for kind in ("linear", "pchip"):
-        dec = lr.decode(model, interpolate(t, z_fit, obs, kind))
+        dec = decode(model, interpolate(t, z_fit, obs, kind))
         out[f"vae {kind} z_fit"] = dec
         out[f"vae {kind} z_fit + residual"] = np.clip(dec + residual, 0, 1)
     return out
 
 
 def run(samples: list[str]) -> dict:
-    import torch
     torch.set_num_threads(1)
-    base = lr.load_model()
+    base = load_model()
     sums: dict = {}
     for name in samples:
         tr = tracked(name)

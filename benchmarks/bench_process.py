@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
 import json, resource, sys, time
-from pipeline.process import process_video
+from pipeline.session.single_camera import process_video
 t = time.perf_counter()
 m = process_video(sys.argv[1], sys.argv[2], progress=False)
 wall = time.perf_counter() - t

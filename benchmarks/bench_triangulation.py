@@ -1,4 +1,4 @@
-"""Benchmark of `pipeline.triangulation`: points per second, and 3D error against synthetic ground
+"""Benchmark of `pipeline.multicam.triangulation`: points per second, and 3D error against synthetic ground
 truth with noise, dropouts and wrong detections, compared with naive all-camera DLT.
 
     .venv/bin/python benchmarks/bench_triangulation.py [--frames 3000] [--cameras 4 8] [--repeats 3]
@@ -12,7 +12,7 @@ around in it. Each observation: projected, then
     (MediaPipe is sometimes confidently wrong).
 Methods: naive (unweighted DLT from every camera that sees the point, no rejection, as a baseline),
 weighted (confidence-weighted DLT, no rejection), robust (weighted + outlier cameras dropped by
-reprojection error, the default used by pipeline.multiview). Throughput is the best of --repeats
+reprojection error, the default used by pipeline.multicam.fusion). Throughput is the best of --repeats
 runs on this machine. Results go to stdout and benchmarks/results/triangulation.json.
 """
 from __future__ import annotations
@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages from its root
+
+from pipeline.multicam.calibration import Camera  # noqa: E402
+from pipeline.multicam.triangulation import DEFAULT_MAX_ERROR_PX, triangulate, triangulate_naive  # noqa: E402
 
 
 def ring(n: int, seed: int = 0):
-    from pipeline.multicam.calibration import Camera
     rng = np.random.default_rng(seed)
     cams = []
     for i in range(n):
@@ -81,9 +84,6 @@ def main(argv=None) -> int:
     ap.add_argument("--cameras", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from pipeline.multicam.triangulation import DEFAULT_MAX_ERROR_PX, triangulate, triangulate_naive
-
     methods = {
         "naive": lambda cams, uv, w: triangulate_naive(cams, uv),
         "weighted": lambda cams, uv, w: triangulate(cams, uv, w, max_error_px=None).points_m,

@@ -21,11 +21,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from capture.sync import Frame  # noqa: E402
+from capture.video import MAX_PLAUSIBLE_FPS, probe  # noqa: E402
 from pipeline.core.errors import InputError  # noqa: E402
 from pipeline.core.quiet import native_stderr_silenced  # noqa: E402
 
 MAX_PROBED_INDEX = 10
 DEFAULT_DEVICE_FPS = 30.0  # what a device that reports no frame rate is assumed to deliver
+READ_RETRY_S = 0.01        # wait between reads of a live camera that delivers nothing
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,6 @@ class CameraSource:
             self._open_device()
         else:
             if s.kind == "file":
-                from capture.video import probe
                 probe(s.text)  # one-line InputError for missing, empty or unreadable files
             with native_stderr_silenced():
                 self._cap = cv2.VideoCapture(s.text, cv2.CAP_FFMPEG)
@@ -126,7 +127,7 @@ class CameraSource:
             raise InputError(f"{where}: opened but delivers no frames")
         native = (first.shape[1], first.shape[0])
         native_fps = cap.get(cv2.CAP_PROP_FPS)
-        if not np.isfinite(native_fps) or native_fps <= 0 or native_fps > 1000:
+        if not np.isfinite(native_fps) or native_fps <= 0 or native_fps > MAX_PLAUSIBLE_FPS:
             native_fps = DEFAULT_DEVICE_FPS
         fps = native_fps
         if s.kind != "device":
@@ -245,7 +246,7 @@ class CameraReader(threading.Thread):
             if self.source.paced:
                 self._go.wait()
             elif self.source.read() is None:
-                self._halt.wait(0.01)  # not delivering yet: the watchdog judges once the take runs
+                self._halt.wait(READ_RETRY_S)  # not delivering yet: the watchdog judges once the take runs
         info = self.source.info
         src_fps = info.native_fps if self.source.paced else info.fps
         step = src_fps / info.fps if self.source.paced else 1.0  # file frames per delivered frame
@@ -265,7 +266,7 @@ class CameraReader(threading.Thread):
                 if now - fail_since > self.lost_after_s:
                     self._end(f"lost (no frame for {self.lost_after_s:g} s)")
                     return
-                self._halt.wait(0.01)
+                self._halt.wait(READ_RETRY_S)
                 continue
             fail_since = None
             if self.source.paced:

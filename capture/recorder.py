@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from capture import avi
 from capture.sync import Frame
@@ -260,7 +261,6 @@ def recover(session: Path) -> list[Path]:
 
 def read_timestamps(path: Path):
     """(frame, segment, t_monotonic_s, t_take_s) columns of a cam<i>_frames.csv as numpy arrays."""
-    import numpy as np
     a = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     if a.size == 0:
         a = np.zeros((0, 4))

@@ -16,6 +16,10 @@ import numpy as np
 from pipeline.core.errors import InputError
 from pipeline.core.quiet import native_stderr_silenced
 
+MAX_PLAUSIBLE_FPS = 1000   # frames per second; a container claiming more (or none) has no usable rate
+DEFAULT_FPS = 30.0         # container without a rate: a common default; timestamps still come from the decoder
+MS_PER_S = 1000.0          # OpenCV gives positions in milliseconds
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -48,8 +52,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         cap.release()
-    if not np.isfinite(fps) or fps <= 0 or fps > 1000:
-        fps = 30.0  # container without a rate: a common default; timestamps still come from the decoder
+    if not np.isfinite(fps) or fps <= 0 or fps > MAX_PLAUSIBLE_FPS:
+        fps = DEFAULT_FPS
     if count < 2:
         raise InputError(f"{p}: has {max(count, 1)} frame; a video of at least 2 frames is needed")
     h, w = frame.shape[:2]
@@ -69,7 +73,7 @@ def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:
             ok, frame = cap.read()
             if not ok:
                 break
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / MS_PER_S
             if not np.isfinite(t) or t <= last_t or abs(t - i / info.fps) > 1.0:
                 t = i / info.fps
             last_t = t

@@ -26,7 +26,10 @@ from pipeline.export.preview import contact_sheet  # noqa: E402
 from pipeline.session.single_camera import process_video  # noqa: E402
 
 PICTURES = {"wolfgang": "avatar_face.png", "p2s_cam01": "avatar_body.png"}
-BLENDER_PICTURE = ("wolfgang", "avatar_blender.png", (3.0, 9.84, 13.1))
+BLENDER_PICTURE = ("wolfgang", "avatar_blender.png", (3.0, 9.84, 13.1))  # sample, file, times (s)
+SHEET_INSTANTS = 5  # columns of a contact sheet
+SHEET_TILE_H_PX = 220  # height of each tile of a contact sheet
+PNG_COMPRESSION = 9  # zlib level: smallest files for the repository
 
 
 def blender_strip(glb: Path, times, out: Path) -> bool:
@@ -42,7 +45,7 @@ def blender_strip(glb: Path, times, out: Path) -> bool:
                         *map(str, times)], check=True, capture_output=True)
         tiles = [cv2.imread(f"{prefix}_head_{k}.png") for k in range(len(times))]
         tiles.append(cv2.imread(f"{prefix}_body_{len(times) - 1}.png"))
-    cv2.imwrite(str(out), np.hstack(tiles), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    cv2.imwrite(str(out), np.hstack(tiles), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     print("wrote", out)
     return True
 
@@ -52,8 +55,8 @@ if __name__ == "__main__":
         with tempfile.TemporaryDirectory() as tmp:
             process_video(fetch(name), tmp, progress=False)
             sheet = contact_sheet(lambda i: None, Tracks.load(Path(tmp) / "tracks.npz"),
-                                  Path(tmp) / "avatar.glb", n=5, tile_h=220)
-            cv2.imwrite(str(ROOT / "docs" / file), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+                                  Path(tmp) / "avatar.glb", n=SHEET_INSTANTS, tile_h=SHEET_TILE_H_PX)
+            cv2.imwrite(str(ROOT / "docs" / file), sheet, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
             print("wrote", ROOT / "docs" / file, sheet.shape)
             if name == BLENDER_PICTURE[0]:
                 blender_strip(Path(tmp) / "avatar.glb", BLENDER_PICTURE[2], ROOT / "docs" / BLENDER_PICTURE[1])

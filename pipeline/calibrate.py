@@ -1,80 +1,35 @@
-"""TODO docstring."""
+"""Calibrate cameras from recordings (or live cameras) of a board: intrinsics, extrinsics, floor.
+
+    python -m pipeline.calibrate cam1.mp4 cam2.mp4 cam3.mp4 --board board.json --out calib.toml
+    python -m pipeline.calibrate 0 2 --board board.json --seconds 90          # live cameras
+    python -m pipeline.calibrate 'left*.jpg' 'right*.jpg' --board checkerboard:9x6:25mm
+    python -m pipeline.calibrate int_cam01_img int_cam02_img --intrinsics-only --board checkerboard:4x7:60mm
+
+Sources, all of one kind: video files of one take (started together: frame times are matched),
+folders or glob patterns of images (matched by order after a natural sort), or camera indices.
+How to record: first lay the board flat on the floor, printed side up, where every camera sees it,
+for a second (that frame becomes the floor, Z = 0, Z up, `--floor auto`); then walk it around the
+room, turning it toward the cameras, slowly (motion blur spoils corners), so that every camera sees
+it across its whole image and, often, together with another camera. Live cameras are read one
+after the other, not at the same instant: hold the board still for a moment in each place.
+
+Writes the calibration in the anipose / Pose2Sim TOML format (see pipeline/multicam/calibration.py) and
+<out>.report.json: per camera the views with the board, the reprojection error of its intrinsics
+and of the bundle adjustment, its height above the floor; which cameras saw the board together.
+Exit codes: 3 unreadable input, 6 calibration impossible (the message says what to record again).
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-from pathlib import Path
 
-import numpy as np  # noqa: E402
-
-from pipeline.core.errors import PipelineError, interrupted, report  # noqa: E402
-from pipeline.multicam.board_views import DEFAULT_EVERY_S, Sources, collect
-from pipeline.multicam.calibration import Calibration, load_calibration, save_toml  # noqa: E402
-from pipeline.multicam.calibration_board import BoardSpec  # noqa: E402
-from pipeline.multicam.calibration_solver import RigReport, calibrate_intrinsics, calibrate_rig  # noqa: E402
+from pipeline.core.errors import PipelineError, interrupted, report
+from pipeline.multicam.board_views import DEFAULT_EVERY_S
+from pipeline.multicam.calibration_job import calibrate_recordings
 
 
-def print_report(report: RigReport, calib: Calibration, sizes, file=None) -> None:
-    file = file or sys.stdout
-    head = f"{'camera':<12}{'size':>11}{'views':>7}{'intr. RMS':>11}{'BA RMS':>9}{'corners':>9}" \
-           f"{'outliers':>10}{'height':>9}"
-    print(head, file=file)
-    for r, size in zip(report.cameras, sizes):
-        def px(v):
-            return f"{v:.2f} px" if v is not None and np.isfinite(v) else "-"
-        h = f"{r.height_m:.2f} m" if np.isfinite(r.height_m) else "-"
-        print(f"{r.name:<12}{f'{size[0]}x{size[1]}':>11}{r.views:>7}{px(r.intrinsic_rms_px):>11}"
-              f"{px(r.rms_px):>9}{r.observations:>9}{r.outliers:>10}{h:>9}", file=file)
-    if len(report.cameras) > 1 and np.isfinite(report.rms_px):
-        print("frames where both cameras saw the board:", file=file)
-        print(report.covisibility_table(), file=file)
-    if np.isfinite(report.rms_px):
-        print(f"bundle adjustment: {report.frames_used} frames, RMS {report.rms_px:.3f} px"
-              + (f"; floor from frame {report.floor_frame}" if report.floor_frame is not None else
-                 "; no floor: the world is the first camera's frame"), file=file)
-    for w in report.warnings:
-        print(f"warning: {w}", file=file)
-
-
-def run(a) -> int:
-    board = BoardSpec.parse(a.board)
-    sources = Sources(a.sources, a.every, a.seconds)
-    t0 = time.perf_counter()
-    dets = collect(board, sources, progress=not a.quiet)
-    sizes = sources.sizes
-    intr = None
-    if a.intrinsics:
-        known = load_calibration(a.intrinsics)
-        idx = known.match(sources.names)
-        intr = [known.cameras[i] for i in idx]
-    if a.intrinsics_only:
-        cams = []
-        from pipeline.multicam.calibration_solver import CameraReport
-        reps = []
-        for c, name in enumerate(sources.names):
-            cam, used = calibrate_intrinsics(board, dets[c], sizes[c], name)
-            cams.append(cam)
-            reps.append(CameraReport(name, sum(d is not None for d in dets[c]), used, cam.error_px))
-        calib = Calibration(cams, None, False, {"board": board.text(), "intrinsics_only": True})
-        report = RigReport(reps, np.diag([r.views for r in reps]))
-    else:
-        floor = None if a.floor == "none" else ("auto" if a.floor == "auto" else int(a.floor))
-        calib, report = calibrate_rig(board, dets, sizes, sources.names, intr, a.refine_intrinsics, floor,
-                                      progress=None if a.quiet else (lambda s: print(f"... {s}", file=sys.stderr)))
-    calib.metadata["dhcap_sources"] = [str(s) for s in a.sources]
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_toml(calib, out)
-    rep_path = out.with_name(out.stem + ".report.json")
-    rep = report.as_dict() | {"board": board.to_dict(), "sources": a.sources, "names": sources.names,
-                              "frames": len(dets[0]) if dets else 0,
-                              "seconds": round(time.perf_counter() - t0, 2)}
-    rep_path.write_text(json.dumps(rep, indent=2))
-    print_report(report, calib, sizes)
-    print(f"wrote {out} (anipose / Pose2Sim TOML) and {rep_path}")
-    return 0
+def _stage(message: str) -> None:
+    print(f"... {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,11 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     try:
-        return run(a)
+        run = calibrate_recordings(a.sources, a.board, a.out, a.every, a.seconds, a.floor, a.intrinsics,
+                                   a.intrinsics_only, a.refine_intrinsics, progress_bar=not a.quiet,
+                                   say=None if a.quiet else _stage)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt:
         return interrupted("no calibration written")
+    print(run.report.summary(run.sizes))
+    print(f"wrote {run.toml_path} (anipose / Pose2Sim TOML) and {run.report_path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,36 @@
-"""TODO docstring."""
+"""Live capture from one or more cameras to a session folder with recordings, tracks and avatar.glb.
+
+    python -m pipeline.capture --cams 0 1 [--out DIR] [--width W --height H --fps F]
+                               [--no-preview] [--seconds S] [--tolerance-ms T]
+
+--cams takes device indices, video files (a file stands in for a camera: it is played at its own
+frame rate in real time) or stream URLs. Ctrl-C, SIGTERM, q in the preview, --seconds, a file that
+ends or a camera that stops delivering for --lost-after seconds end the take; the recordings are
+finalised, then the primary camera (the one that saw a face most often) goes through the same
+stages as `python -m pipeline.process`. The session folder holds, besides tracks.npz, avatar.glb,
+preview.png and manifest.json (with a "capture" section):
+  cam<i>.avi          every frame camera i delivered (MJPEG; see capture/recorder.py)
+  cam<i>_frames.csv   per recorded frame: frame, segment, t_monotonic_s, t_take_s
+  tracks_cam<i>.npz   camera i's live tracking (frames the live tracker skipped are invalid)
+
+Exit codes: 0 take recorded and exported (also when a camera was lost or a file ended: the manifest
+says which and when), 2 usage, 3 camera or file unusable, 4 nothing tracked (recordings kept),
+6 recording failed, e.g. disk full (what was recorded is kept), 130 interrupted during the export.
+The take itself: pipeline.live (run_capture).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from pipeline.core.errors import PipelineError, interrupted, report
+from pipeline.core.quiet import send_native_stderr_to_devnull
+from pipeline.live.options import CaptureOptions, LiveOptions
 from pipeline.live.run import run_capture
+
+MS_PER_S = 1e3  # --tolerance-ms is in milliseconds, the take's options in seconds
+# options that must be positive when given (else a usage error, exit code 2)
+POSITIVE = ("width", "height", "fps", "seconds", "tolerance_ms", "lost_after", "segment_s", "track_max_side")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,17 +65,25 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def capture_options(a: argparse.Namespace) -> CaptureOptions:
+    """The parsed arguments as the take's options (milliseconds to seconds)."""
+    live = LiveOptions(seconds=a.seconds, tolerance_s=None if a.tolerance_ms is None else a.tolerance_ms / MS_PER_S,
+                       track_max_side=a.track_max_side, lost_after_s=a.lost_after,
+                       segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc)
+    return CaptureOptions(out=a.out, width=a.width, height=a.height, fps=a.fps, preview=not a.no_preview,
+                          quiet=a.quiet, max_gap_s=a.max_gap, live=live)
+
+
 def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
-    for name in ("width", "height", "fps", "seconds", "tolerance_ms", "lost_after", "segment_s", "track_max_side"):
+    for name in POSITIVE:
         v = getattr(a, name)
         if v is not None and v <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive")  # exit code 2
-    from pipeline.core.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
     try:
-        return run_capture(a)
+        return run_capture(a.cams, capture_options(a))
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt:

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""Engine-ready files of a processed session: python -m pipeline.engine_export SESSION_DIR [options].
+
+Parses the options, calls `pipeline.export.formats.export_formats` and prints one line per
+written file ("<path>  (<format>, <seconds> s)"). Exit codes: 0 written, 2 (usage or a write
+error), 3 (missing or unreadable session); errors are one line on stderr.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +11,8 @@ import sys
 from pathlib import Path
 
 from pipeline.core.errors import PipelineError, report
-from pipeline.export.formats import FORMATS, _formats, export_formats
+from pipeline.export.formats import FORMATS, export_formats, parse_formats
+from pipeline.export.vrma import VRMA_EXPRESSION_MODES
 
 
 def main(argv=None) -> int:
@@ -14,7 +20,7 @@ def main(argv=None) -> int:
                                  description="Write VRM 1.0, VRM Animation, BVH and Live Link Face CSV "
                                              "files of a processed session")
     ap.add_argument("session", help="session folder written by python -m pipeline.process")
-    ap.add_argument("--formats", type=_formats, default=FORMATS,
+    ap.add_argument("--formats", type=parse_formats, default=FORMATS,
                     help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
     ap.add_argument("--vrm-author", action="append", dest="authors",
                     help="VRM meta author (repeatable; default 'dhcap user')")
@@ -23,7 +29,7 @@ def main(argv=None) -> int:
                     help="VRM meta commercialUsage (default personalNonProfit)")
     ap.add_argument("--vrm-avatar-permission", choices=("onlyAuthor", "onlySeparatelyLicensedPerson", "everyone"),
                     help="VRM meta avatarPermission (default onlyAuthor)")
-    ap.add_argument("--vrma-expressions", choices=("custom", "preset", "both"), default="custom",
+    ap.add_argument("--vrma-expressions", choices=VRMA_EXPRESSION_MODES, default="custom",
                     help="expressions in take.vrma: the ARKit shapes (custom, default), VRM presets, or both")
     a = ap.parse_args(argv)
     meta = {"authors": a.authors, "name": a.vrm_name, "commercialUsage": a.vrm_commercial,

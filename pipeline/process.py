@@ -1,12 +1,30 @@
-"""TODO docstring."""
+"""Recorded video -> session folder with tracks, manifest and an animated avatar.glb.
+
+    python -m pipeline.process VIDEO [--out DIR]
+    python -m pipeline.process CAM1 CAM2 ... --calib CALIBRATION [--offsets auto|none|S1,S2,...]
+    python -m pipeline.process VIDEO1 VIDEO2 ... | FOLDER | GLOB    # a batch: python -m pipeline.batch
+
+The session folder holds tracks.npz, avatar.glb, texture.png, preview.png, the engine formats and
+manifest.json (see pipeline.session.stages). On success one line on stdout says what was made and
+warnings follow on stderr; an error is one line on stderr and a non-zero exit code (the error's,
+see pipeline.core.errors: 3 unusable input, 4 nothing tracked, 5 model files; 130 interrupted).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from pipeline.batch import main as batch_main
 from pipeline.core.errors import PipelineError, interrupted, report
-from pipeline.session.single_camera import process_video
+from pipeline.core.quiet import send_native_stderr_to_devnull
+from pipeline.session.recorded_take import process_take
+
+
+def _is_batch(a: argparse.Namespace) -> bool:
+    """Several videos without a calibration, a folder or a glob: separate takes, not one."""
+    return not a.calib and (len(a.videos) > 1 or Path(a.videos[0]).is_dir()
+                            or any(c in a.videos[0] for c in "*?["))
 
 
 def main(argv=None) -> int:
@@ -27,11 +45,9 @@ def main(argv=None) -> int:
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
-    if not a.calib and (len(a.videos) > 1 or Path(a.videos[0]).is_dir() or any(c in a.videos[0] for c in "*?[")):
-        from pipeline.batch import main as batch_main
+    if _is_batch(a):
         return batch_main([*a.videos, "--out", a.out or "sessions", "--max-gap", str(a.max_gap)]
                           + (["--quiet"] if a.quiet else []))
-    from pipeline.core.quiet import send_native_stderr_to_devnull
     send_native_stderr_to_devnull()
     out = a.out or str(Path("sessions") / Path(a.videos[0]).stem)
     try:
@@ -41,12 +57,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        if a.calib:
-            from pipeline.session.multi_camera import process_multiview
-            m = process_multiview(a.videos, a.calib, out, max_gap_s=a.max_gap, progress=not a.quiet,
-                                  offsets=offsets)
-        else:
-            m = process_video(a.videos[0], out, a.max_gap, progress=not a.quiet)
+        m = process_take(a.videos, out, a.calib, offsets, a.max_gap, progress=not a.quiet)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt:

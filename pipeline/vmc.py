@@ -1,9 +1,18 @@
-"""TODO docstring."""
+"""Replay a processed take to a VMC protocol receiver (VSeeFace, Warudo, EVMC4U, ...).
+
+    python -m pipeline.vmc SESSION [--host H] [--port P] [--blend perfectsync,vrm0] [--loop] [--fast]
+
+Sends the session's avatar.glb take frame by frame, in real time unless --fast, over OSC/UDP
+(pipeline.live.vmc says what each frame holds). Prints how many frames were sent. Exit codes:
+0 sent, 2 a bad --blend set, the error's own for an unusable session (pipeline.core.errors),
+130 stopped with Ctrl+C.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from pipeline.core.errors import PipelineError, report
 from pipeline.live.vmc import BLEND_SETS, DEFAULT_HOST, DEFAULT_PORT, stream_session
 
 
@@ -19,7 +28,6 @@ def main(argv=None) -> int:
     ap.add_argument("--loop", action="store_true", help="repeat until Ctrl+C")
     ap.add_argument("--fast", action="store_true", help="do not wait for real time")
     a = ap.parse_args(argv)
-    from pipeline.core.errors import PipelineError, report
     sets = tuple(s.strip() for s in a.blend.split(",") if s.strip())
     try:
         n = stream_session(a.session, a.host, a.port, sets, realtime=not a.fast, loop=a.loop)

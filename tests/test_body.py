@@ -13,9 +13,11 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from capture import video
+from pipeline.body.conditioning import _face_rotations, condition_pose
 from pipeline.body.mesh import MAX_INFLUENCES, build_body_mesh
+from pipeline.body.rotations import _swing
 from pipeline.body.skeleton import HUMANOID_BONES, build_skeleton
-from pipeline.body.solve import BodyMotion, _face_rotations, _swing, condition_pose, solve_body
+from pipeline.body.solve import BodyMotion, solve_body
 from pipeline.core import samples
 from pipeline.core.errors import InputError
 from pipeline.core.tracks import POSE, Tracks
@@ -326,7 +328,8 @@ def test_frames_without_a_body_hold_the_last_pose(cam01):
     sk = build_skeleton(tr)
     m = solve_body(sk, tr)
     assert not m.valid[gap].any() and m.valid[:40].all()
-    assert np.array_equal(m.local_rotations[gap], np.broadcast_to(m.local_rotations[39], (30,) + m.local_rotations.shape[1:]))
+    assert np.array_equal(m.local_rotations[gap],
+                          np.broadcast_to(m.local_rotations[39], (30,) + m.local_rotations.shape[1:]))
     assert np.allclose(m.root_translation_m[gap], m.root_translation_m[39])
     assert np.all(m.joint_confidence[gap] == 0)
     _check_bone_lengths(sk, m)

@@ -2,7 +2,7 @@
 
 Real data: Pose2Sim's Demo_SinglePerson (Qualisys calibration of 4 cameras and a checkerboard
 photographed by each) and OpenCV's stereo chessboards (left01..14 / right01..14), fetched from the
-package registries (pipeline.samples). Synthetic: a ChArUco board drawn, pixel by pixel, into four
+package registries (pipeline.core.samples). Synthetic: a ChArUco board drawn, pixel by pixel, into four
 cameras of known poses and lenses (tests/synthetic_rig.py). Run with -s to see the figures.
 """
 from __future__ import annotations
@@ -16,6 +16,8 @@ import pytest
 import tomllib
 from synthetic_rig import BoardRenderer, board_poses, rig
 
+from pipeline.board import main as board_main
+from pipeline.calibrate import main as calibrate_main
 from pipeline.core import samples
 from pipeline.core.errors import InputError
 from pipeline.multicam.calibration import Calibration, CalibrationError, Camera, load_calibration, load_toml, save_toml
@@ -51,7 +53,7 @@ def test_qualisys_file_read_as_pose2sim_converts_it(qca):
                   [-0.4345300743838753, 0.05946489349975602, 0.8986921279821063],
                   [0.7104002579937896, -0.5907342212870501, 0.3825762057979294]])
     assert np.allclose(c1.R, np.diag([1, -1, -1]) @ M, atol=1e-8)
-    # Distortion as in the file (see capture/calibration.py on Pose2Sim's division by 64).
+    # Distortion as in the file (see pipeline/multicam/calibration.py on Pose2Sim's division by 64).
     assert np.allclose(c1.dist[:4], [-0.046183, 0.139983, 0.000608, 0.00069])
     # Every camera looks at the treadmill in the middle of the room, above the floor.
     for cam in qca.cameras:
@@ -133,8 +135,7 @@ def test_corrupt_calibration_files_give_one_line_errors(tmp_path, content, messa
 
 
 def test_board_cli_writes_a_detectable_picture_and_its_description(tmp_path):
-    from pipeline.multicam.calibration_board import main
-    assert main(["--out", str(tmp_path / "b.png")]) == 0
+    assert board_main(["--out", str(tmp_path / "b.png")]) == 0
     for ext in ("png", "pdf", "json"):
         assert (tmp_path / f"b.{ext}").stat().st_size > 0
     board = BoardSpec.parse(str(tmp_path / "b.json"))
@@ -144,7 +145,7 @@ def test_board_cli_writes_a_detectable_picture_and_its_description(tmp_path):
     # A square spans 32 mm at 300 dpi.
     step = np.linalg.norm(d.corners_px[1] - d.corners_px[0])
     assert abs(step - 32 / 25.4 * 300) < 1.0
-    assert main(["--board", "charuco:7x5:32mm:40mm", "--out", str(tmp_path / "x.png")]) == 3
+    assert board_main(["--board", "charuco:7x5:32mm:40mm", "--out", str(tmp_path / "x.png")]) == 3
 
 
 def test_checkerboard_detections_agree_on_corner_zero():
@@ -234,7 +235,6 @@ def test_synthetic_charuco_views_recover_the_cameras(synthetic):
 def test_calibrate_cli_on_synthetic_videos(synthetic, tmp_path):
     """The CLI on three videos of one take (one board pose every 0.25 s): TOML + report written,
     floor and scale right."""
-    from pipeline.calibrate import main
     board, truth, _ = synthetic
     rend = BoardRenderer(board, 60)
     rng = np.random.default_rng(5)
@@ -247,7 +247,7 @@ def test_calibrate_cli_on_synthetic_videos(synthetic, tmp_path):
             out.write(img)  # two frames a pose: the CLI samples every 0.25 s
         out.release()
     out = tmp_path / "calib.toml"
-    rc = main([str(tmp_path / f"{c.name}.avi") for c in truth.cameras[:3]]
+    rc = calibrate_main([str(tmp_path / f"{c.name}.avi") for c in truth.cameras[:3]]
               + ["--board", board.text(), "--out", str(out), "--quiet"])
     assert rc == 0
     cal = load_calibration(out)
@@ -260,21 +260,20 @@ def test_calibrate_cli_on_synthetic_videos(synthetic, tmp_path):
 
 
 def test_calibrate_cli_on_image_folders_and_its_errors(tmp_path, capsys):
-    from pipeline.calibrate import main
     root = samples.fetch_set("opencv_stereo")[0].parent
     out = tmp_path / "stereo.toml"
     args = [str(root / "left*.jpg"), str(root / "right*.jpg"), "--board", "checkerboard:9x6:25mm",
             "--floor", "none", "--quiet", "--out", str(out)]
-    assert main(args) == 0
+    assert calibrate_main(args) == 0
     text = capsys.readouterr().out
     assert "left" in text and "right" in text and "frames where both cameras saw the board" in text
     cal = load_calibration(out)
     assert cal.names == ["left", "right"] and cal.up is None and not cal.floor
     # the wrong board: one line, exit code 6
-    assert main(args[:2] + ["--board", "charuco:7x5:32mm:24mm", "--quiet", "--out", str(out)]) == 6
+    assert calibrate_main(args[:2] + ["--board", "charuco:7x5:32mm:24mm", "--quiet", "--out", str(out)]) == 6
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the board") and "never found in left" in err and "\n" not in err
-    assert main([str(tmp_path / "nothing*.png"), "--board", "checkerboard:9x6:25mm"]) == 3
+    assert calibrate_main([str(tmp_path / "nothing*.png"), "--board", "checkerboard:9x6:25mm"]) == 3
 
 
 # ---------------------------------------------------------------------------------------------

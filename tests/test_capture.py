@@ -160,10 +160,11 @@ def test_mjpeg_avi_is_playable_closed_unclosed_or_cut(tmp_path, sample):
 # ---------------------------------------------------------------- live takes
 
 def _run_in_process(*args) -> tuple[int, str]:
-    from pipeline.capture import build_parser
+    from pipeline.capture import build_parser, capture_options
     from pipeline.live.run import run_capture
     out = io.StringIO()
-    rc = run_capture(build_parser().parse_args([*map(str, args), "--no-preview"]), stream=out)
+    a = build_parser().parse_args([*map(str, args), "--no-preview"])
+    rc = run_capture(a.cams, capture_options(a), stream=out)
     return rc, out.getvalue()
 
 

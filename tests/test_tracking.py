@@ -4,16 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from capture.video import probe, read_frames
+from capture.video import probe
 from pipeline.core.errors import InputError, NothingTrackedError
 from pipeline.core.tracks import Tracks, fill_short_gaps, gap_spans
 from pipeline.session.stages import check_trackable
-from pipeline.tracking.video import track_stream
+from pipeline.tracking.video import track_video
 
 
 def _track(path):
-    info = probe(path)
-    return track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+    return track_video(path, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,22 @@ from dataclasses import fields, replace
 import cv2
 import numpy as np
 import pytest
+from conftest import _find_glbcheck
 from synthetic_rig import rig
 
+import pipeline.multicam.triangulation as T
 from capture import video
 from pipeline.body.skeleton import build_skeleton
 from pipeline.body.solve import solve_body
 from pipeline.core import samples
-from pipeline.core.tracks import MIRROR_LANDMARKS, Tracks
-from pipeline.multicam.calibration import Calibration, load_calibration
-from pipeline.multicam.fusion import FLIP, fuse_views
+from pipeline.core.errors import InputError
+from pipeline.core.tracks import MIRROR_LANDMARKS, Tracks, fill_short_gaps
+from pipeline.multicam.calibration import Calibration, Camera, load_calibration
+from pipeline.multicam.face_fusion import FLIP
+from pipeline.multicam.fusion import fuse_views
 from pipeline.multicam.time_offset import estimate_offset
 from pipeline.multicam.triangulation import triangulate, triangulate_naive
+from pipeline.session.multi_camera import process_multiview
 from pipeline.tracking.video import track_stream
 
 CAMS = ["p2s_cam01", "p2s_cam02", "p2s_cam03", "p2s_cam04"]
@@ -67,7 +72,6 @@ def test_dlt_exact_without_noise():
 
 
 def test_long_inputs_are_solved_in_chunks_with_the_same_result(monkeypatch):
-    import pipeline.multicam.triangulation as T
     cal, X, uv = _synthetic_points(5000)
     uv = uv + np.random.default_rng(2).normal(0, 2.0, uv.shape)
     whole = T.triangulate(cal.cameras, uv, max_error_px=3.0)
@@ -231,7 +235,6 @@ def test_fused_tracks_drive_the_body_solve_metrically(fused):
 
 
 def test_session_from_four_videos_and_qualisys_calibration(p2s, tmp_path, glbcheck_optional):
-    from pipeline.session.multi_camera import process_multiview
     tracks, _, paths = p2s
     m = process_multiview(paths, samples.fetch("p2s_calib"), tmp_path, progress=False, tracks=tracks)
     mv = m["multiview"]
@@ -258,7 +261,6 @@ def test_session_from_four_videos_and_qualisys_calibration(p2s, tmp_path, glbche
 def glbcheck_optional(request):
     """glbcheck when installed (conftest's fixture skips the test otherwise; here only the check is
     skipped, so the fusion itself is always tested)."""
-    from conftest import _find_glbcheck
     if _find_glbcheck() is None and not os.environ.get("CI"):
         return lambda path: None
     return request.getfixturevalue("glbcheck")
@@ -323,7 +325,6 @@ def test_blendshapes_lean_on_the_frontal_camera_and_the_head_turns_in_one_frame(
 
 @pytest.mark.parametrize("fisheye", [False, True])
 def test_project_and_undistort_are_inverse(fisheye):
-    from pipeline.multicam.calibration import Camera
     dist = np.array([0.05, -0.01, 0.002, -0.001]) if fisheye else np.array([-0.2, 0.08, 0.001, -0.0005, -0.01])
     cam = Camera("c", (1280, 720), [[900, 0, 650], [0, 905, 350], [0, 0, 1]], dist,
                  cv2.Rodrigues(np.array([0.1, -0.2, 0.05]))[0], [0.1, -0.2, 3.0], fisheye=fisheye)
@@ -337,7 +338,6 @@ def test_project_and_undistort_are_inverse(fisheye):
 
 
 def test_short_gaps_in_fused_tracks(fused):
-    from pipeline.core.tracks import fill_short_gaps
     tr = fill_short_gaps(fused.tracks)  # a copy
     tr.pose_valid[20:24] = False
     tr.pose_root_m[20:24] = np.nan
@@ -373,8 +373,6 @@ def test_a_resized_recording_uses_scaled_intrinsics():
 
 
 def test_multiview_bad_inputs_give_one_line_errors(tmp_path):
-    from pipeline.core.errors import InputError
-    from pipeline.session.multi_camera import process_multiview
     vids = [samples.fetch(n) for n in CAMS]
     calib = samples.fetch("p2s_calib")
     bad = tmp_path / "bad.toml"

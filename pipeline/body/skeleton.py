@@ -1,5 +1,9 @@
 """The avatar's humanoid skeleton, sized from the take.
 
+Input: a take's `Tracks` (MediaPipe pose world landmarks, metres) or None; output: a `Skeleton`
+(joint names, parents, rest offsets and positions in metres, head anchor, stature, hand and foot
+sizes, the measured segment lengths and where each length came from).
+
 Frames and units (glTF): metres, Y up, right-handed, the avatar faces +Z, so its LEFT side is +X.
 The rest pose is a T-pose: arms straight out along +-X with palms down, legs straight down, feet
 flat with the toes pointing +Z and the soles on Y = 0. Every joint's rest rotation is identity, so
@@ -20,10 +24,12 @@ of the head, full hand and foot length) are classic anthropometric ratios (Drill
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from pipeline.core.tracks import POSE, Tracks
+from pipeline.face.canonical import load_canonical_face
 
 HUMANOID_BONES: tuple[tuple[str, str | None], ...] = (
     ("hips", None),
@@ -52,6 +58,7 @@ HUMANOID_BONES: tuple[tuple[str, str | None], ...] = (
 )
 
 DEFAULT_HEIGHT_M = 1.75
+MIN_HEIGHT_M, MAX_HEIGHT_M = 1.0, 2.3  # an estimated stature is clipped to this range, metres
 
 # Segment lengths as fractions of the stature. The first group is what MediaPipe's world
 # landmarks measure (calibrated on its output, see the module docstring); "hand" is wrist to the
@@ -68,6 +75,17 @@ HAND_LENGTH_RATIO = 0.108     # wrist to the tip of the middle finger
 FOOT_LENGTH_RATIO = 0.152     # heel to the tip of the longest toe
 HEEL_BEHIND_ANKLE = 0.22      # fraction of the foot length behind the ankle joint
 BALL_OF_FOOT = 0.72           # toes joint, as a fraction of the foot length from the heel
+# A measured segment is bounded to these fractions of its length in proportion to the stature.
+MIN_OF_EXPECTED, MAX_OF_EXPECTED = 0.75, 1.33
+
+# Placement of joints along their segments (fractions) and small offsets (metres for the default
+# 1.75 m stature, scaled with the stature).
+SPINE_JOINT_OF_TORSO = 0.25   # spine joint above the hips, fraction of the hips -> shoulders length
+CHEST_JOINT_OF_TORSO = 0.6    # chest joint above the hips, same fraction
+NECK_JOINT_OF_NECK = 0.25     # neck joint (C7) above the shoulders, fraction of shoulders -> ears
+MIN_NECK_BONE_M = 0.04        # the neck bone (neck -> head joint) is never shorter
+CLAVICLE_OF_HALF_SHOULDERS = 0.2  # shoulder (clavicle) joint out from the spine, fraction of half
+TOE_JOINT_HEIGHT_M = 0.025    # toes joint above the sole
 
 # The canonical face origin relative to the head joint (skull base) in the head's rest frame, and
 # the ears relative to the face origin (canonical landmarks 234/454 are at z = -0.024, the ear
@@ -78,6 +96,9 @@ EAR_MID_IN_FACE_M = np.array([0.0, 0.0, -0.030])
 # Eyeball centres in canonical face space [left, right] when the caller gives none: the middle of
 # each eye's corners (landmarks 263/362 and 33/133) pushed 5 mm back into the orbit.
 DEFAULT_EYE_CENTRES_FACE_M = np.array([[0.0315, 0.0262, 0.0297], [-0.0315, 0.0262, 0.0297]])
+LEFT_EYE_CORNERS = [263, 362]     # canonical face landmarks at the corners of each eye
+RIGHT_EYE_CORNERS = [33, 133]
+EYEBALL_BEHIND_CORNERS_M = 0.005  # eyeball centre behind the middle of its corners, metres
 
 # Landmark groups (averaged) and the segments measured between them.
 _PTS: dict[str, tuple[int, ...]] = {
@@ -104,6 +125,10 @@ _SEGMENTS: dict[str, tuple[tuple[str, str], ...]] = dict(
     foot_mp=(("lheel", "ltoe"), ("rheel", "rtoe")),
 )
 MIN_VISIBILITY = 0.5
+# A segment seen in fewer frames than this (and than this fraction of the tracked frames, per
+# landmark pair) is not measured: a part flashing into view is not trusted.
+MIN_SEGMENT_FRAMES = 3
+MIN_SEGMENT_COVERAGE = 0.1
 
 
 @dataclass(eq=False)
@@ -171,36 +196,144 @@ def measure_segments(tracks: Tracks) -> tuple[dict[str, float], dict[str, float]
     valid = np.asarray(tracks.pose_valid, bool)
     if not valid.any():
         return {}, {}
-    w = tracks.pose_world_m[valid].astype(np.float64)
+    world = tracks.pose_world_m[valid].astype(np.float64)
     vis = np.nan_to_num(tracks.pose_visibility[valid].astype(np.float64))
     n = int(valid.sum())
     lengths, coverage = {}, {}
     for key, pairs in _SEGMENTS.items():
-        ds, ws = [], []
+        seen_lengths, seen_weights = [], []
         for a, b in pairs:
-            pa, pb = w[:, _PTS[a]].mean(1), w[:, _PTS[b]].mean(1)
-            v = np.minimum(vis[:, _PTS[a]].min(1), vis[:, _PTS[b]].min(1))
-            d = np.linalg.norm(pa - pb, axis=-1)
-            ok = (v >= MIN_VISIBILITY) & np.isfinite(d)
-            ds.append(d[ok])
-            ws.append(v[ok])
-        d, wt = np.concatenate(ds), np.concatenate(ws)
-        coverage[key] = len(d) / (n * len(pairs))
+            pa, pb = world[:, _PTS[a]].mean(1), world[:, _PTS[b]].mean(1)
+            weight = np.minimum(vis[:, _PTS[a]].min(1), vis[:, _PTS[b]].min(1))
+            length = np.linalg.norm(pa - pb, axis=-1)
+            ok = (weight >= MIN_VISIBILITY) & np.isfinite(length)
+            seen_lengths.append(length[ok])
+            seen_weights.append(weight[ok])
+        length, weight = np.concatenate(seen_lengths), np.concatenate(seen_weights)
+        coverage[key] = len(length) / (n * len(pairs))
         # A part seen in a handful of frames (a hand flashing into view) is not trusted.
-        if len(d) >= max(3, 0.1 * n * len(pairs)):
-            lengths[key] = _weighted_median(d, wt)
+        if len(length) >= max(MIN_SEGMENT_FRAMES, MIN_SEGMENT_COVERAGE * n * len(pairs)):
+            lengths[key] = _weighted_median(length, weight)
     return lengths, coverage
 
 
-def _default_eye_centres() -> np.ndarray:
-    try:  # the canonical mesh ships in the face model; fall back to constants without it
-        from pipeline.face.canonical import load_canonical_face
+class _Levels(NamedTuple):
+    """Rest heights (Y, metres above the soles) of the spine's joints and landmarks."""
 
+    hips: float
+    shoulders: float
+    ears: float
+    head: float
+    neck: float
+
+
+class _FootLayout(NamedTuple):
+    """Rest foot geometry (metres): the heel and the toes joint along Z from the ankle, and the
+    toes joint's height above the sole."""
+
+    heel_z: float
+    ball_z: float
+    toe_joint_y: float
+
+
+def _default_eye_centres() -> np.ndarray:
+    """(2, 3) [left, right] eyeball centres in canonical face space (metres), from the canonical
+    mesh when the face model is there, else DEFAULT_EYE_CENTRES_FACE_M."""
+    try:  # the canonical mesh ships in the face model; fall back to constants without it
         v = load_canonical_face().vertices_m
-        left, right = v[[263, 362]].mean(0), v[[33, 133]].mean(0)
-        return np.stack([left, right]) + np.array([0.0, 0.0, -0.005])
+        left, right = v[LEFT_EYE_CORNERS].mean(0), v[RIGHT_EYE_CORNERS].mean(0)
+        return np.stack([left, right]) + np.array([0.0, 0.0, -EYEBALL_BEHIND_CORNERS_M])
     except Exception:  # noqa: BLE001 - any missing/unreadable asset
         return DEFAULT_EYE_CENTRES_FACE_M.copy()
+
+
+def _eye_centres(eye_centres_face_m: np.ndarray | None) -> np.ndarray:
+    """The caller's (2, 3) eyeball centres, or the default ones; ValueError if misshapen."""
+    eyes = _default_eye_centres() if eye_centres_face_m is None else np.asarray(eye_centres_face_m, float)
+    if eyes.shape != (2, 3):
+        raise ValueError(f"eye_centres_face_m must be (2, 3), got {eyes.shape}")
+    return eyes
+
+
+def _stature(measured: dict[str, float]) -> float:
+    """Stature (metres) from every measured segment length; the median shrugs off one badly
+    measured part. DEFAULT_HEIGHT_M when nothing was measured."""
+    if not measured:
+        return DEFAULT_HEIGHT_M
+    height = float(np.median([measured[k] / MEASURED_RATIOS[k] for k in measured]))
+    return float(np.clip(height, MIN_HEIGHT_M, MAX_HEIGHT_M))
+
+
+def _segment_lengths(measured: dict[str, float], height: float) -> tuple[dict[str, float], dict[str, str]]:
+    """Every sized segment (metres) and where its length came from (see `Skeleton.length_source`):
+    the measured length bounded to plausible proportions of the stature `height`, else the
+    proportion; plus the derived ankle height, crown, foot and hand lengths."""
+    lengths, source = {}, {}
+    for key, ratio in MEASURED_RATIOS.items():
+        expected = ratio * height
+        if key in measured:
+            # Bound to plausible proportions: guards against a mis-tracked limb.
+            lengths[key] = float(np.clip(measured[key], MIN_OF_EXPECTED * expected, MAX_OF_EXPECTED * expected))
+            source[key] = "measured"
+        else:
+            lengths[key] = expected
+            source[key] = "proportion" if measured else "default"
+    derived = "proportion" if measured else "default"
+    lengths["ankle_height"], source["ankle_height"] = ANKLE_HEIGHT_RATIO * height, derived
+    lengths["crown_above_ears"], source["crown_above_ears"] = CROWN_ABOVE_EARS_RATIO * height, derived
+    lengths["foot_length"], source["foot_length"] = FOOT_LENGTH_RATIO * height, derived
+    # Hand: scale MediaPipe's wrist -> knuckles span to the full hand when it was measured.
+    lengths["hand_length"] = lengths["hand"] * HAND_LENGTH_RATIO / MEASURED_RATIOS["hand"]
+    source["hand_length"] = source["hand"]
+    return lengths, source
+
+
+def _levels(lengths: dict[str, float], scale: float) -> _Levels:
+    """Rest heights of the hips, shoulders, ears, head and neck joints from the segment lengths
+    (metres); scale: stature / DEFAULT_HEIGHT_M."""
+    y_hip = lengths["ankle_height"] + lengths["lower_leg"] + lengths["upper_leg"]
+    y_sh = y_hip + lengths["torso"]
+    y_ears = y_sh + lengths["neck"]
+    ear_above_head = HEAD_ANCHOR_M[1] + EAR_MID_IN_FACE_M[1]
+    y_head = y_ears - ear_above_head
+    # The neck joint (base of the neck, C7) sits a little above the shoulder joints, but never
+    # so high that the neck bone gets shorter than 4 cm.
+    y_neck = min(y_sh + NECK_JOINT_OF_NECK * lengths["neck"], y_head - MIN_NECK_BONE_M * scale)
+    return _Levels(y_hip, y_sh, y_ears, y_head, y_neck)
+
+
+def _foot_layout(foot_length: float, scale: float) -> _FootLayout:
+    """Heel and toes joint of a foot `foot_length` metres long; scale: stature / DEFAULT_HEIGHT_M."""
+    heel_z = -HEEL_BEHIND_ANKLE * foot_length
+    ball_z = heel_z + BALL_OF_FOOT * foot_length
+    return _FootLayout(heel_z, ball_z, TOE_JOINT_HEIGHT_M * scale)
+
+
+def _rest_positions(lengths: dict[str, float], levels: _Levels, foot: _FootLayout,
+                    eyes: np.ndarray) -> dict[str, tuple | np.ndarray]:
+    """Rest (T-pose) model-space position (metres) of every joint, by humanoid name."""
+    half_shoulders, half_hips = 0.5 * lengths["shoulder_width"], 0.5 * lengths["hip_width"]
+    y_hip, y_sh = levels.hips, levels.shoulders
+    head = np.array([0.0, levels.head, 0.0])
+    world = {
+        "hips": (0.0, y_hip, 0.0),
+        "spine": (0.0, y_hip + SPINE_JOINT_OF_TORSO * lengths["torso"], 0.0),
+        "chest": (0.0, y_hip + CHEST_JOINT_OF_TORSO * lengths["torso"], 0.0),
+        "neck": (0.0, levels.neck, 0.0),
+        "head": head,
+        "leftEye": head + HEAD_ANCHOR_M + eyes[0],
+        "rightEye": head + HEAD_ANCHOR_M + eyes[1],
+    }
+    for side, sx in (("left", 1.0), ("right", -1.0)):
+        world[f"{side}Shoulder"] = (sx * CLAVICLE_OF_HALF_SHOULDERS * half_shoulders, y_sh, 0.0)
+        world[f"{side}UpperArm"] = (sx * half_shoulders, y_sh, 0.0)
+        world[f"{side}LowerArm"] = (sx * (half_shoulders + lengths["upper_arm"]), y_sh, 0.0)
+        world[f"{side}Hand"] = (sx * (half_shoulders + lengths["upper_arm"] + lengths["lower_arm"]), y_sh, 0.0)
+        world[f"{side}UpperLeg"] = (sx * half_hips, y_hip, 0.0)
+        world[f"{side}LowerLeg"] = (sx * half_hips, y_hip - lengths["upper_leg"], 0.0)
+        world[f"{side}Foot"] = (sx * half_hips, lengths["ankle_height"], 0.0)
+        world[f"{side}Toes"] = (sx * half_hips, foot.toe_joint_y, foot.ball_z)
+    return world
 
 
 def build_skeleton(tracks: Tracks | None, eye_centres_face_m: np.ndarray | None = None) -> Skeleton:
@@ -211,67 +344,13 @@ def build_skeleton(tracks: Tracks | None, eye_centres_face_m: np.ndarray | None 
     (metres); the eye joints go to head joint + head_anchor_m + centre.
     """
     measured, _ = measure_segments(tracks) if tracks is not None else ({}, {})
-    if measured:
-        # Stature from every measured part; the median shrugs off one badly measured part.
-        height = float(np.median([measured[k] / MEASURED_RATIOS[k] for k in measured]))
-        height = float(np.clip(height, 1.0, 2.3))
-    else:
-        height = DEFAULT_HEIGHT_M
-    L, src = {}, {}
-    for key, ratio in MEASURED_RATIOS.items():
-        expected = ratio * height
-        if key in measured:
-            # Bound to plausible proportions: guards against a mis-tracked limb.
-            L[key] = float(np.clip(measured[key], 0.75 * expected, 1.33 * expected))
-            src[key] = "measured"
-        else:
-            L[key] = expected
-            src[key] = "proportion" if measured else "default"
-    derived = "proportion" if measured else "default"
-    L["ankle_height"], src["ankle_height"] = ANKLE_HEIGHT_RATIO * height, derived
-    L["crown_above_ears"], src["crown_above_ears"] = CROWN_ABOVE_EARS_RATIO * height, derived
-    L["foot_length"], src["foot_length"] = FOOT_LENGTH_RATIO * height, derived
-    # Hand: scale MediaPipe's wrist -> knuckles span to the full hand when it was measured.
-    L["hand_length"] = L["hand"] * HAND_LENGTH_RATIO / MEASURED_RATIOS["hand"]
-    src["hand_length"] = src["hand"]
-
-    s = height / DEFAULT_HEIGHT_M
-    y_hip = L["ankle_height"] + L["lower_leg"] + L["upper_leg"]
-    y_sh = y_hip + L["torso"]
-    y_ears = y_sh + L["neck"]
-    ear_above_head = HEAD_ANCHOR_M[1] + EAR_MID_IN_FACE_M[1]
-    y_head = y_ears - ear_above_head
-    # The neck joint (base of the neck, C7) sits a little above the shoulder joints, but never
-    # so high that the neck bone gets shorter than 4 cm.
-    y_neck = min(y_sh + 0.25 * L["neck"], y_head - 0.04 * s)
-    hsw, hhw = 0.5 * L["shoulder_width"], 0.5 * L["hip_width"]
-    fl = L["foot_length"]
-    heel_z = -HEEL_BEHIND_ANKLE * fl
-    ball_z = heel_z + BALL_OF_FOOT * fl
-    toe_joint_y = 0.025 * s
-
-    eyes = _default_eye_centres() if eye_centres_face_m is None else np.asarray(eye_centres_face_m, float)
-    if eyes.shape != (2, 3):
-        raise ValueError(f"eye_centres_face_m must be (2, 3), got {eyes.shape}")
-    head = np.array([0.0, y_head, 0.0])
-    world = {
-        "hips": (0.0, y_hip, 0.0),
-        "spine": (0.0, y_hip + 0.25 * L["torso"], 0.0),
-        "chest": (0.0, y_hip + 0.6 * L["torso"], 0.0),
-        "neck": (0.0, y_neck, 0.0),
-        "head": head,
-        "leftEye": head + HEAD_ANCHOR_M + eyes[0],
-        "rightEye": head + HEAD_ANCHOR_M + eyes[1],
-    }
-    for side, sx in (("left", 1.0), ("right", -1.0)):
-        world[f"{side}Shoulder"] = (sx * 0.2 * hsw, y_sh, 0.0)
-        world[f"{side}UpperArm"] = (sx * hsw, y_sh, 0.0)
-        world[f"{side}LowerArm"] = (sx * (hsw + L["upper_arm"]), y_sh, 0.0)
-        world[f"{side}Hand"] = (sx * (hsw + L["upper_arm"] + L["lower_arm"]), y_sh, 0.0)
-        world[f"{side}UpperLeg"] = (sx * hhw, y_hip, 0.0)
-        world[f"{side}LowerLeg"] = (sx * hhw, y_hip - L["upper_leg"], 0.0)
-        world[f"{side}Foot"] = (sx * hhw, L["ankle_height"], 0.0)
-        world[f"{side}Toes"] = (sx * hhw, toe_joint_y, ball_z)
+    height = _stature(measured)
+    lengths, source = _segment_lengths(measured, height)
+    scale = height / DEFAULT_HEIGHT_M
+    levels = _levels(lengths, scale)
+    foot_length = lengths["foot_length"]
+    foot = _foot_layout(foot_length, scale)
+    world = _rest_positions(lengths, levels, foot, _eye_centres(eye_centres_face_m))
 
     names = tuple(n for n, _ in HUMANOID_BONES)
     parents = np.array([-1 if p is None else names.index(p) for _, p in HUMANOID_BONES], np.int64)
@@ -281,9 +360,9 @@ def build_skeleton(tracks: Tracks | None, eye_centres_face_m: np.ndarray | None 
     return Skeleton(
         names=names, parents=parents, rest_local_m=rest_local, rest_world_m=rest_world,
         head_anchor_m=HEAD_ANCHOR_M.copy(),
-        height_m=float(y_ears + L["crown_above_ears"]),
-        hand_length_m=float(L["hand_length"]), foot_length_m=float(fl),
-        heel_offset_m=np.array([0.0, -L["ankle_height"], heel_z]),
-        toe_tip_offset_m=np.array([0.0, -toe_joint_y, heel_z + fl - ball_z]),
-        lengths_m=L, length_source=src,
+        height_m=float(levels.ears + lengths["crown_above_ears"]),
+        hand_length_m=float(lengths["hand_length"]), foot_length_m=float(foot_length),
+        heel_offset_m=np.array([0.0, -lengths["ankle_height"], foot.heel_z]),
+        toe_tip_offset_m=np.array([0.0, -foot.toe_joint_y, foot.heel_z + foot_length - foot.ball_z]),
+        lengths_m=lengths, length_source=source,
     )

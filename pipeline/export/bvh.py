@@ -22,11 +22,19 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pipeline.export.atomic import atomic_path
+from pipeline.export.session_take import EngineOptions, SessionTake
+
 ROT_ORDER = "ZXY"  # channel order and intrinsic Euler order
-CM = 100.0
+CM = 100.0  # centimetres per metre: the file's unit
+EYE_END_SITE_M = 0.02  # metres: an eye's End Site sits this far in front of it (along +Z)
+END_SITE_FRACTION = 0.5  # other leaves: their End Site continues their own bone by this fraction
+ROOT_CHANNELS = "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
+JOINT_CHANNELS = "CHANNELS 3 Zrotation Xrotation Yrotation"
 
 
 def _dfs(parents: np.ndarray) -> list[int]:
+    """Joint indices in depth-first order from the roots (children in index order)."""
     order: list[int] = []
 
     def visit(j: int):
@@ -41,27 +49,21 @@ def _dfs(parents: np.ndarray) -> list[int]:
 def end_site(name: str, rest_local: np.ndarray) -> np.ndarray:
     """Offset of the End Site of a leaf joint (metres, the joint's rest frame)."""
     if name.endswith("Eye"):
-        return np.array([0.0, 0.0, 0.02])
-    return 0.5 * np.asarray(rest_local, float)
+        return np.array([0.0, 0.0, EYE_END_SITE_M])
+    return END_SITE_FRACTION * np.asarray(rest_local, float)
 
 
-def write_bvh(path: str | os.PathLike, names, parents, rest_local_m, rotations_xyzw, root_m,
-              fps: float, scale: float = CM) -> Path:
-    """names (J,), parents (J,), rest_local_m (J, 3); rotations_xyzw (N, J, 4) local; root_m (N, 3)
-    the root joint's position; fps the frame rate. Written atomically."""
-    names = list(names)
-    parents = np.asarray(parents)
-    rest = np.asarray(rest_local_m, float)
-    rot = np.asarray(rotations_xyzw, float)
-    root = np.asarray(root_m, float)
-    n, J = rot.shape[:2]
-    order = _dfs(parents)
+def _fmt(v) -> str:
+    """An OFFSET's numbers: 6 decimals."""
+    return " ".join(f"{x:.6f}" for x in v)
+
+
+def _hierarchy(names: list[str], parents: np.ndarray, rest_m: np.ndarray, order: list[int],
+               scale: float) -> list[str]:
+    """The HIERARCHY section's lines (tab-indented, nested braces) of the joints in `order`;
+    offsets rest_m (J, 3) metres times `scale`."""
     lines = ["HIERARCHY"]
     depth = {}
-
-    def fmt(v):
-        return " ".join(f"{x:.6f}" for x in v)
-
     stack: list[int] = []
     for j in order:
         p = int(parents[j])
@@ -72,39 +74,55 @@ def write_bvh(path: str | os.PathLike, names, parents, rest_local_m, rotations_x
         depth[j] = d
         ind = "\t" * d
         if p < 0:
-            lines += [f"ROOT {names[j]}", "{", f"\tOFFSET {fmt([0, 0, 0])}",
-                      "\tCHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"]
+            lines += [f"ROOT {names[j]}", "{", f"\tOFFSET {_fmt([0, 0, 0])}", f"\t{ROOT_CHANNELS}"]
         else:
-            lines += [f"{ind}JOINT {names[j]}", f"{ind}{{", f"{ind}\tOFFSET {fmt(rest[j] * scale)}",
-                      f"{ind}\tCHANNELS 3 Zrotation Xrotation Yrotation"]
+            lines += [f"{ind}JOINT {names[j]}", f"{ind}{{", f"{ind}\tOFFSET {_fmt(rest_m[j] * scale)}",
+                      f"{ind}\t{JOINT_CHANNELS}"]
         if not np.any(parents == j):
             lines += [f"{ind}\tEnd Site", f"{ind}\t{{",
-                      f"{ind}\t\tOFFSET {fmt(end_site(names[j], rest[j]) * scale)}", f"{ind}\t}}"]
+                      f"{ind}\t\tOFFSET {_fmt(end_site(names[j], rest_m[j]) * scale)}", f"{ind}\t}}"]
         stack.append(j)
     while stack:
         done = stack.pop()
         lines.append("\t" * depth[done] + "}")
+    return lines
 
-    euler = np.empty((n, J, 3))
-    for j in range(J):
+
+def _motion(parents: np.ndarray, rot: np.ndarray, root_m: np.ndarray, order: list[int], fps: float,
+            scale: float) -> list[str]:
+    """The MOTION section's lines: frames of rot (N, J, 4) xyzw as ZXY Euler degrees in `order`,
+    the root's position root_m (N, 3) times `scale` before its rotation."""
+    n, n_joints = rot.shape[:2]
+    euler = np.empty((n, n_joints, 3))
+    for j in range(n_joints):
         euler[:, j] = Rotation.from_quat(rot[:, j]).as_euler(ROT_ORDER, degrees=True)
     cols = []
     for j in order:
         if parents[j] < 0:
-            cols.append(root * scale)
+            cols.append(root_m * scale)
         cols.append(euler[:, j])
     motion = np.concatenate(cols, axis=1)
-    lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.8f}"]
-    lines += [" ".join(f"{x:.5f}" for x in row) for row in motion]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    try:
+    lines = ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.8f}"]
+    return lines + [" ".join(f"{x:.5f}" for x in row) for row in motion]
+
+
+def write_bvh(path: str | os.PathLike, names, parents, rest_local_m, rotations_xyzw, root_m,
+              fps: float, scale: float = CM) -> Path:
+    """names (J,), parents (J,), rest_local_m (J, 3); rotations_xyzw (N, J, 4) local; root_m (N, 3)
+    the root joint's position; fps the frame rate. Written atomically."""
+    parents = np.asarray(parents)
+    order = _dfs(parents)
+    lines = _hierarchy(list(names), parents, np.asarray(rest_local_m, float), order, scale)
+    lines += _motion(parents, np.asarray(rotations_xyzw, float), np.asarray(root_m, float), order, fps, scale)
+    with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
+
+
+def write_session_bvh(st: SessionTake, out: Path, options: EngineOptions | None = None) -> Path:
+    """The engine format "bvh": the take sampled at every video frame (no options)."""
+    _, rot, root = st.sample()
+    return write_bvh(out, st.names, st.parents, st.rest_local_m, rot, root, st.fps)
 
 
 @dataclass

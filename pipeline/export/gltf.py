@@ -1,5 +1,10 @@
 """glTF 2.0 binary (.glb) export of the avatar: skeleton, skinned body, skinned head with ARKit
-morph targets, and one animation of the take.
+morph targets, and one animation of the take; and the reader that gets all of it back.
+
+In: joint names (J,), parents (J,) int (-1 for the root), rest translations (J, 3) metres, the
+meshes (`SkinnedMesh`, rest pose, metres), the take (`Take`). Out: the glTF document as a dict and
+its binary buffer (`build_gltf`, laid out with `glb.Builder`), written by `write_glb`; `read_avatar`
+returns the same five things from a written file.
 
 Layout of the file (what Blender, three.js and Unity's importers expect of a humanoid):
   scene roots:  "Body" (skinned mesh), "Head" (skinned mesh with morph targets), "hips" (root joint)
@@ -10,24 +15,41 @@ Layout of the file (what Blender, three.js and Unity's importers expect of a hum
                 bufferView, linear mipmapped sampler, clamped), without COLOR_0
   animation:    one, LINEAR: weights of "Head", rotation of every joint, translation of "hips"
 Frames: glTF's (Y up, metres, right-handed, the avatar faces +Z).
+
+The JSON is spelled as the avatar files have always been (they were first written with pygltflib):
+keys in the same order, accessors with their default byteOffset 0 and normalized false spelled
+out, no null or empty values, non-ASCII characters escaped, NaN refused.
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
-import pygltflib as g
 
 from pipeline.body.kinematics import rest_world
+from pipeline.core.colour import sample_uv, srgb_to_linear
 from pipeline.core.mesh import SkinnedMesh
+from pipeline.export import glb
+from pipeline.export.glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER
 
-ARRAY_BUFFER = 34962
-ELEMENT_ARRAY_BUFFER = 34963
-_CTYPE = {np.dtype(np.float32): g.FLOAT, np.dtype(np.uint32): g.UNSIGNED_INT,
-          np.dtype(np.uint16): g.UNSIGNED_SHORT, np.dtype(np.uint8): g.UNSIGNED_BYTE}
-_ATYPE = {1: g.SCALAR, 2: g.VEC2, 3: g.VEC3, 4: g.VEC4, 16: g.MAT4}
+TEXTURE_FORMATS = ("jpeg", "png")
+JPEG_QUALITY = 95  # OpenCV quality 0-100: the texture's detail without visible blocks
+PNG_COMPRESSION = 6  # OpenCV zlib level 0-9 (lossless either way): OpenCV's default speed/size trade-off
+SKIN_ROUGHNESS = 0.7  # glTF roughness 0-1 of the vertex-coloured skin: matte, a little sheen
+TEXTURED_SKIN_ROUGHNESS = 0.6  # the textured skin: slightly glossier, the texture carries the detail
+UINT16_INDEX_LIMIT = 65535  # meshes with fewer vertices use uint16 indices (65535 is reserved by some APIs)
+MAT4_WIDTH = 16  # components of a 4x4 matrix accessor
+
+# glTF enums
+TRIANGLES = 4  # primitive mode
+LINEAR = 9729  # sampler magFilter
+LINEAR_MIPMAP_LINEAR = 9987  # sampler minFilter
+CLAMP_TO_EDGE = 33071  # sampler wrapS / wrapT
+SKIN_MATERIAL = 0  # index of the untextured "Skin" material, the document's first
 
 
 @dataclass
@@ -43,208 +65,293 @@ class Take:
     root_translation_m: np.ndarray
 
 
-class _Builder:
-    def __init__(self, generator: str):
-        self.blob = bytearray()
-        self.gltf = g.GLTF2(asset=g.Asset(version="2.0", generator=generator), scene=0)
-
-    def view(self, data: bytes, target: int | None = None) -> int:
-        while len(self.blob) % 4:
-            self.blob += b"\x00"
-        bv = g.BufferView(buffer=0, byteOffset=len(self.blob), byteLength=len(data), target=target)
-        self.blob += data
-        self.gltf.bufferViews.append(bv)
-        return len(self.gltf.bufferViews) - 1
-
-    def accessor(self, arr: np.ndarray, target: int | None = None, minmax: bool = False,
-                 mat4: bool = False) -> int:
-        arr = np.ascontiguousarray(arr)
-        count = arr.shape[0]
-        width = 16 if mat4 else (arr.shape[1] if arr.ndim > 1 else 1)
-        acc = g.Accessor(bufferView=self.view(arr.tobytes(), target), componentType=_CTYPE[arr.dtype],
-                         count=count, type=_ATYPE[width])
-        if minmax:
-            flat = arr.reshape(count, -1)
-            cast = float if arr.dtype == np.float32 else int
-            acc.min = [cast(v) for v in flat.min(axis=0)]
-            acc.max = [cast(v) for v in flat.max(axis=0)]
-        self.gltf.accessors.append(acc)
-        return len(self.gltf.accessors) - 1
-
-
 def _unit_quats(q: np.ndarray) -> np.ndarray:
+    """(..., 4) quaternions normalised in float64, returned as float32."""
     q = np.asarray(q, np.float64)
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     return q.astype(np.float32)
 
 
-TEXTURE_FORMATS = ("jpeg", "png")
-JPEG_QUALITY = 95
-
-
 def encode_texture(rgb: np.ndarray, fmt: str = "jpeg") -> tuple[bytes, str]:
     """(S, S, 3) uint8 RGB -> (encoded bytes, MIME type)."""
-    import cv2
     if fmt not in TEXTURE_FORMATS:
         raise ValueError(f"texture format must be one of {TEXTURE_FORMATS}, not {fmt!r}")
     img = np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1])     # RGB -> BGR for OpenCV
     if fmt == "jpeg":
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     else:
-        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     if not ok:
         raise ValueError("texture could not be encoded")
     return buf.tobytes(), "image/jpeg" if fmt == "jpeg" else "image/png"
 
 
-def _textured_material(b: "_Builder", part: SkinnedMesh, fmt: str) -> int:
-    G = b.gltf
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _empty_document(generator: str, extras: dict | None) -> dict:
+    """The avatar's document with its top-level keys in their written order (empty ones are
+    dropped at the end)."""
+    return {"extras": copy.deepcopy(extras) if extras else {}, "accessors": [], "animations": [],
+            "asset": {"generator": generator, "version": "2.0"}, "bufferViews": [], "buffers": [],
+            "images": [], "materials": [], "meshes": [], "nodes": [], "samplers": [], "scene": 0,
+            "scenes": [], "skins": [], "textures": []}
+
+
+def _material(name: str, roughness: float, texture: int | None = None) -> dict:
+    """A white, non-metallic material; texture: the index of its base colour texture."""
+    pbr = {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": roughness}
+    if texture is not None:
+        pbr["baseColorTexture"] = {"index": texture, "texCoord": 0}
+    return {"pbrMetallicRoughness": pbr, "emissiveFactor": [0.0, 0.0, 0.0], "alphaMode": "OPAQUE",
+            "doubleSided": False, "name": name}
+
+
+def _add_textured_material(b: glb.Builder, part: SkinnedMesh, fmt: str) -> int:
+    """Embed the part's texture (image in a buffer view, texture, the shared sampler) and add
+    its material "<name>Skin"; the material's index."""
+    doc = b.doc
     data, mime = encode_texture(part.texture, fmt)
-    G.images.append(g.Image(name=f"{part.name}_basecolor", bufferView=b.view(data), mimeType=mime))
-    if not G.samplers:
-        G.samplers.append(g.Sampler(magFilter=g.LINEAR, minFilter=g.LINEAR_MIPMAP_LINEAR,
-                                    wrapS=g.CLAMP_TO_EDGE, wrapT=g.CLAMP_TO_EDGE))
-    G.textures.append(g.Texture(sampler=0, source=len(G.images) - 1, name=f"{part.name}_basecolor"))
-    G.materials.append(g.Material(
-        name=f"{part.name}Skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
-            baseColorFactor=[1.0, 1.0, 1.0, 1.0], baseColorTexture=g.TextureInfo(index=len(G.textures) - 1),
-            metallicFactor=0.0, roughnessFactor=0.6)))
-    return len(G.materials) - 1
+    doc["images"].append({"mimeType": mime, "bufferView": b.view(data), "name": f"{part.name}_basecolor"})
+    if not doc["samplers"]:
+        doc["samplers"].append({"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR,
+                                "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE})
+    doc["textures"].append({"sampler": 0, "source": len(doc["images"]) - 1, "name": f"{part.name}_basecolor"})
+    doc["materials"].append(_material(f"{part.name}Skin", TEXTURED_SKIN_ROUGHNESS, len(doc["textures"]) - 1))
+    return len(doc["materials"]) - 1
+
+
+def _add_mesh(b: glb.Builder, part: SkinnedMesh, texture_format: str) -> int:
+    """Add one skinned mesh: its vertex data, its material when textured, the mesh (one
+    primitive, morph targets when it has some) and its node (skin 0). The node's index."""
+    vertex = {"target": ARRAY_BUFFER}
+    position = b.accessor(part.positions.astype(np.float32), minmax=True, **vertex)
+    normal = b.accessor(part.normals.astype(np.float32), **vertex)
+    joints = b.accessor(part.joints.astype(np.uint16), **vertex)
+    weights = b.accessor(part.weights.astype(np.float32), **vertex)
+    material = SKIN_MATERIAL
+    if part.texture is not None:
+        if part.uv is None:
+            raise ValueError(f"mesh {part.name} has a texture but no UVs")
+        material = _add_textured_material(b, part, texture_format)
+    uv = b.accessor(part.uv.astype(np.float32), **vertex) if part.uv is not None else None
+    color = None
+    if part.color is not None and part.texture is None:
+        color = b.accessor(np.clip(part.color, 0, 1).astype(np.float32), **vertex)
+    index_dtype = np.uint16 if len(part.positions) < UINT16_INDEX_LIMIT else np.uint32
+    indices = b.accessor(part.triangles.reshape(-1).astype(index_dtype), minmax=True, target=ELEMENT_ARRAY_BUFFER)
+    primitive = {"attributes": {"POSITION": position, "NORMAL": normal, "TEXCOORD_0": uv, "COLOR_0": color,
+                                "JOINTS_0": joints, "WEIGHTS_0": weights},
+                 "indices": indices, "mode": TRIANGLES, "material": material}
+    mesh = {"extras": {}, "primitives": [primitive], "weights": [], "name": part.name}
+    if part.targets is not None:
+        primitive["targets"] = [{"POSITION": b.accessor(d.astype(np.float32), minmax=True, **vertex)}
+                                for d in part.targets]
+        mesh["weights"] = [0.0] * len(part.targets)
+        mesh["extras"] = {"targetNames": list(part.target_names)}
+    b.doc["meshes"].append(mesh)
+    b.doc["nodes"].append({"mesh": len(b.doc["meshes"]) - 1, "skin": 0, "name": part.name})
+    return len(b.doc["nodes"]) - 1
+
+
+def _add_skeleton(b: glb.Builder, joint_names, parents: np.ndarray, rest_local_m: np.ndarray,
+                  mesh_nodes: list[int]) -> int:
+    """Add the joint nodes (rest translations, children), the skin "Armature" with its inverse
+    bind matrices and the scene (mesh nodes and root joints). The first joint's node index."""
+    doc = b.doc
+    n_joints = len(joint_names)
+    first_joint = len(doc["nodes"])
+    for j, name in enumerate(joint_names):
+        children = [first_joint + c for c in range(n_joints) if parents[c] == j]
+        doc["nodes"].append({"translation": [float(x) for x in rest_local_m[j]], "children": children,
+                             "name": name})
+    inverse_bind = np.tile(np.eye(4, dtype=np.float32), (n_joints, 1, 1))
+    # rest rotations are identity: the inverse bind is a translation
+    inverse_bind[:, :3, 3] = -rest_world(parents, rest_local_m)
+    column_major = inverse_bind.transpose(0, 2, 1).reshape(n_joints, MAT4_WIDTH)
+    doc["skins"].append({"inverseBindMatrices": b.accessor(column_major), "skeleton": first_joint,
+                         "joints": list(range(first_joint, first_joint + n_joints)), "name": "Armature"})
+    roots = [first_joint + j for j in range(n_joints) if parents[j] < 0]
+    doc["scenes"].append({"name": "Scene", "nodes": mesh_nodes + roots})
+    return first_joint
+
+
+def _add_animation(b: glb.Builder, take: Take, meshes: list[SkinnedMesh], mesh_nodes: list[int],
+                   parents: np.ndarray, first_joint: int) -> None:
+    """Add the take as one LINEAR animation: one sampler per channel, all sharing one time
+    accessor; the weights of the meshes with targets, every joint's rotation, the root's
+    translation."""
+    times = b.accessor(np.asarray(take.times_s, np.float32), minmax=True)
+    samplers, channels = [], []
+
+    def add(node: int, path: str, values: np.ndarray):
+        samplers.append({"input": times, "interpolation": "LINEAR", "output": b.accessor(values)})
+        channels.append({"sampler": len(samplers) - 1, "target": {"node": node, "path": path}})
+
+    for node, part in zip(mesh_nodes, meshes):
+        if part.targets is not None:
+            add(node, "weights", np.clip(take.morph_weights, 0, 1).astype(np.float32).reshape(-1))
+    rot = _unit_quats(take.joint_rotations)
+    for j in range(len(parents)):
+        add(first_joint + j, "rotation", rot[:, j])
+    for j in range(len(parents)):
+        if parents[j] < 0:
+            add(first_joint + j, "translation", np.asarray(take.root_translation_m, np.float32))
+    b.doc["animations"].append({"name": take.name, "channels": channels, "samplers": samplers})
+
+
+def _accessor_as_written(acc: dict) -> dict:
+    """An accessor of `glb.Builder` as the avatar spells it: default byteOffset and normalized
+    written out, max before min."""
+    out = {"bufferView": acc["bufferView"], "byteOffset": 0, "componentType": acc["componentType"],
+           "normalized": False, "count": acc["count"], "type": acc["type"]}
+    for key in ("max", "min"):
+        if key in acc:
+            out[key] = acc[key]
+    return out
+
+
+def _drop_empty_values(d: dict) -> dict:
+    """Remove in place, recursively, the keys whose value is None or empty (list, dict, string),
+    except inside "extensions"; a dict emptied this way stays. The avatar's JSON has never held
+    such values (the rule of pygltflib, its first writer)."""
+    for key, value in list(d.items()):
+        if value is None or (hasattr(value, "__iter__") and len(value) == 0):
+            del d[key]
+        elif isinstance(value, dict) and key != "extensions":
+            _drop_empty_values(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _drop_empty_values(item)
+    return d
 
 
 def build_gltf(joint_names, joint_parents, joint_rest_local_m, meshes: list[SkinnedMesh], take: Take,
                extras: dict | None = None, generator: str = "dhcap",
-               texture_format: str = "jpeg") -> tuple[g.GLTF2, bytes]:
-    """Assemble the glTF document and its binary buffer (not yet written). Meshes with a
-    `texture` embed it as `texture_format` ("jpeg", quality 95, or "png")."""
-    b = _Builder(generator)
-    G = b.gltf
-    J = len(joint_names)
+               texture_format: str = "jpeg") -> tuple[dict, bytes]:
+    """Assemble the glTF document (a dict) and its binary buffer (not yet written). Meshes with a
+    `texture` embed it as `texture_format` ("jpeg", quality 95, or "png"); extras: the
+    document's extras (copied)."""
+    doc = _empty_document(generator, extras)
+    b = glb.Builder(generator, doc)
     parents = np.asarray(joint_parents)
     rest_local = np.asarray(joint_rest_local_m, np.float64)
-    rest = rest_world(parents, rest_local)
-
-    G.materials.append(g.Material(
-        name="Skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
-            baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0, roughnessFactor=0.7)))
-
-    mesh_nodes = []
-    for part in meshes:
-        attrs = g.Attributes(
-            POSITION=b.accessor(part.positions.astype(np.float32), ARRAY_BUFFER, minmax=True),
-            NORMAL=b.accessor(part.normals.astype(np.float32), ARRAY_BUFFER),
-            JOINTS_0=b.accessor(part.joints.astype(np.uint16), ARRAY_BUFFER),
-            WEIGHTS_0=b.accessor(part.weights.astype(np.float32), ARRAY_BUFFER))
-        material = 0
-        if part.texture is not None:
-            if part.uv is None:
-                raise ValueError(f"mesh {part.name} has a texture but no UVs")
-            material = _textured_material(b, part, texture_format)
-        if part.uv is not None:
-            attrs.TEXCOORD_0 = b.accessor(part.uv.astype(np.float32), ARRAY_BUFFER)
-        if part.color is not None and part.texture is None:
-            attrs.COLOR_0 = b.accessor(np.clip(part.color, 0, 1).astype(np.float32), ARRAY_BUFFER)
-        idx_dtype = np.uint16 if len(part.positions) < 65535 else np.uint32
-        prim = g.Primitive(attributes=attrs, material=material, indices=b.accessor(
-            part.triangles.reshape(-1).astype(idx_dtype), ELEMENT_ARRAY_BUFFER, minmax=True))
-        mesh = g.Mesh(name=part.name, primitives=[prim])
-        if part.targets is not None:
-            prim.targets = [g.Attributes(POSITION=b.accessor(d.astype(np.float32), ARRAY_BUFFER, minmax=True))
-                            for d in part.targets]
-            mesh.weights = [0.0] * len(part.targets)
-            mesh.extras = {"targetNames": list(part.target_names)}
-        G.meshes.append(mesh)
-        G.nodes.append(g.Node(name=part.name, mesh=len(G.meshes) - 1, skin=0))
-        mesh_nodes.append(len(G.nodes) - 1)
-
-    first_joint = len(G.nodes)
-    for j, name in enumerate(joint_names):
-        children = [first_joint + c for c in range(J) if parents[c] == j]
-        G.nodes.append(g.Node(name=name, translation=[float(x) for x in rest_local[j]],
-                              children=children or []))
-    ibm = np.tile(np.eye(4, dtype=np.float32), (J, 1, 1))
-    ibm[:, :3, 3] = -rest  # rest rotations are identity: the inverse bind is a translation
-    G.skins.append(g.Skin(name="Armature", joints=list(range(first_joint, first_joint + J)),
-                          skeleton=first_joint,
-                          inverseBindMatrices=b.accessor(ibm.transpose(0, 2, 1).reshape(J, 16), mat4=True)))
-    roots = [first_joint + j for j in range(J) if parents[j] < 0]
-    G.scenes.append(g.Scene(name="Scene", nodes=mesh_nodes + roots))
-
-    # Animation: one sampler per channel, all sharing one time accessor.
-    times = np.asarray(take.times_s, np.float32)
-    t_acc = b.accessor(times, minmax=True)
-    samplers, channels = [], []
-
-    def add(node: int, path: str, values: np.ndarray):
-        samplers.append(g.AnimationSampler(input=t_acc, output=b.accessor(values), interpolation="LINEAR"))
-        channels.append(g.AnimationChannel(sampler=len(samplers) - 1,
-                                           target=g.AnimationChannelTarget(node=node, path=path)))
-
-    for k, part in enumerate(meshes):
-        if part.targets is not None:
-            add(mesh_nodes[k], "weights", np.clip(take.morph_weights, 0, 1).astype(np.float32).reshape(-1))
-    rot = _unit_quats(take.joint_rotations)
-    for j in range(J):
-        add(first_joint + j, "rotation", rot[:, j])
-    for j in range(J):
-        if parents[j] < 0:
-            add(first_joint + j, "translation", np.asarray(take.root_translation_m, np.float32))
-    G.animations.append(g.Animation(name=take.name, samplers=samplers, channels=channels))
-    if extras:
-        G.extras = extras
-    G.buffers.append(g.Buffer(byteLength=len(b.blob)))
-    return G, bytes(b.blob)
+    doc["materials"].append(_material("Skin", SKIN_ROUGHNESS))
+    mesh_nodes = [_add_mesh(b, part, texture_format) for part in meshes]
+    first_joint = _add_skeleton(b, joint_names, parents, rest_local, mesh_nodes)
+    _add_animation(b, take, meshes, mesh_nodes, parents, first_joint)
+    doc["accessors"] = [_accessor_as_written(a) for a in doc["accessors"]]
+    doc["buffers"] = [{"byteLength": len(b.blob)}]
+    return _drop_empty_values(doc), bytes(b.blob)
 
 
-def write_glb(path: str | os.PathLike, gltf: g.GLTF2, blob: bytes) -> Path:
-    """Write atomically: a crash or a full disk never leaves a truncated file at `path`."""
-    path = Path(path)
-    gltf.set_binary_blob(blob)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        gltf.save_binary(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def write_glb(path: str | os.PathLike, doc: dict, blob: bytes) -> Path:
+    """Write the avatar of `build_gltf` atomically: a crash or a full disk never leaves a
+    truncated file at `path`. ValueError for NaN or infinite numbers."""
+    return glb.write_glb(path, doc, blob, ensure_ascii=True, allow_nan=False)
 
 
-def read_accessor(gltf: g.GLTF2, index: int) -> np.ndarray:
-    """Read an accessor of a loaded .glb back as a numpy array ((count,) or (count, width))."""
-    acc = gltf.accessors[index]
-    view = gltf.bufferViews[acc.bufferView]
-    dtype = {v: k for k, v in _CTYPE.items()}[acc.componentType]
-    width = {t: w for w, t in _ATYPE.items()}[acc.type]
-    data = gltf.binary_blob()
-    start = (view.byteOffset or 0) + (acc.byteOffset or 0)
-    arr = np.frombuffer(data, dtype=dtype, count=acc.count * width, offset=start)
-    return arr.reshape(acc.count, width) if width > 1 else arr
+# ---------------------------------------------------------------------------------------------
+# Reading
 
 
-def read_texture(gltf: g.GLTF2, material_index: int | None) -> np.ndarray | None:
-    """The decoded base colour texture (S, S, 3) uint8 RGB of a material of a loaded .glb, or
-    None when it has none."""
-    import cv2
+def read_texture(doc: dict, blob: bytes, material_index: int | None) -> np.ndarray | None:
+    """The decoded base colour texture (S, S, 3) uint8 RGB of a material of a read .glb
+    (`glb.read_glb`), or None when it has none."""
     if material_index is None:
         return None
-    pbr = gltf.materials[material_index].pbrMetallicRoughness
-    info = pbr.baseColorTexture if pbr is not None else None
+    pbr = doc["materials"][material_index].get("pbrMetallicRoughness")
+    info = pbr.get("baseColorTexture") if pbr is not None else None
     if info is None:
         return None
-    image = gltf.images[gltf.textures[info.index].source]
-    view = gltf.bufferViews[image.bufferView]
-    data = gltf.binary_blob()[(view.byteOffset or 0):(view.byteOffset or 0) + view.byteLength]
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = doc["images"][doc["textures"][info["index"]]["source"]]
+    view = doc["bufferViews"][image["bufferView"]]
+    start = view.get("byteOffset", 0)
+    bgr = cv2.imdecode(np.frombuffer(blob[start:start + view["byteLength"]], np.uint8), cv2.IMREAD_COLOR)
     return None if bgr is None else bgr[..., ::-1].copy()
 
 
 def texture_vertex_colours(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """(V, 4) linear RGBA vertex colours sampled (bilinear) from an sRGB texture at the UVs:
     what a per-vertex drawing (the previews) can show of a textured mesh."""
-    from pipeline.core.colour import sample_uv, srgb_to_linear
     lin = srgb_to_linear(sample_uv(texture.astype(np.float32) / 255, uv))
     return np.concatenate([lin, np.ones((len(lin), 1))], 1).astype(np.float32)
+
+
+def _read_skeleton(doc: dict) -> tuple[list[str], np.ndarray, np.ndarray, dict[int, int]]:
+    """(joint names (J,), parents (J,) int, rest_local_m (J, 3) float64, {node index: joint
+    index}) of the document's first skin."""
+    nodes = doc["nodes"]
+    joint_nodes = doc["skins"][0].get("joints", [])
+    node_to_joint = {n: j for j, n in enumerate(joint_nodes)}
+    names = [nodes[n].get("name") for n in joint_nodes]
+    parents = np.full(len(names), -1)
+    for j, n in enumerate(joint_nodes):
+        for c in nodes[n].get("children") or []:
+            parents[node_to_joint[c]] = j
+    rest_local = np.array([nodes[n].get("translation") or [0, 0, 0] for n in joint_nodes], np.float64)
+    return names, parents, rest_local, node_to_joint
+
+
+def _read_mesh(doc: dict, blob: bytes, mesh: dict) -> SkinnedMesh:
+    """The first primitive of a mesh as a SkinnedMesh, with its texture (and vertex colours
+    sampled from it when it has none) and its morph targets."""
+    prim = mesh["primitives"][0]
+    attrs = prim["attributes"]
+
+    def optional(key: str) -> np.ndarray | None:
+        return glb.read_accessor(doc, blob, attrs[key]) if attrs.get(key) is not None else None
+
+    def required(index: int) -> np.ndarray:
+        return glb.read_accessor(doc, blob, index)
+
+    part = SkinnedMesh(
+        name=mesh.get("name"), positions=required(attrs["POSITION"]), normals=required(attrs["NORMAL"]),
+        triangles=required(prim["indices"]).reshape(-1, 3), joints=required(attrs["JOINTS_0"]),
+        weights=required(attrs["WEIGHTS_0"]), color=optional("COLOR_0"), uv=optional("TEXCOORD_0"))
+    part.texture = read_texture(doc, blob, prim.get("material"))
+    if part.texture is not None and part.color is None and part.uv is not None:
+        part.color = texture_vertex_colours(part.texture, part.uv)
+    if prim.get("targets"):
+        part.targets = np.stack([glb.read_accessor(doc, blob, t["POSITION"]) for t in prim["targets"]])
+        part.target_names = tuple(mesh.get("extras", {})["targetNames"])
+    return part
+
+
+def _read_take(doc: dict, blob: bytes, node_to_joint: dict[int, int], parents: np.ndarray,
+               rest_local_m: np.ndarray) -> Take:
+    """The first animation as a Take; joints it does not rotate keep identity, the root its
+    rest position when it is not translated, and no weights channel gives (K, 0) weights."""
+    anim = doc["animations"][0]
+    times = weights = rot = root = None
+    n_keys = 0
+    for ch in anim.get("channels", []):
+        sampler = anim["samplers"][ch["sampler"]]
+        if times is None:
+            times = glb.read_accessor(doc, blob, sampler["input"]).astype(np.float64)
+            n_keys = len(times)
+            rot = np.tile([0.0, 0.0, 0.0, 1.0], (n_keys, len(parents), 1))
+            root = np.tile(rest_local_m[parents < 0][0], (n_keys, 1))
+        out = glb.read_accessor(doc, blob, sampler["output"])
+        target = ch["target"]
+        if target["path"] == "weights":
+            weights = out.reshape(n_keys, -1)
+        elif target["path"] == "rotation":
+            rot[:, node_to_joint[target.get("node")]] = out
+        elif target["path"] == "translation":
+            root = out
+    return Take(anim.get("name"), times, weights if weights is not None else np.zeros((n_keys, 0)), rot, root)
+
+
+def avatar_from_glb(doc: dict, blob: bytes):
+    """`read_avatar` of a file already read with `glb.read_glb`."""
+    names, parents, rest_local, node_to_joint = _read_skeleton(doc)
+    meshes = [_read_mesh(doc, blob, doc["meshes"][node["mesh"]])
+              for node in doc["nodes"] if node.get("mesh") is not None]
+    take = _read_take(doc, blob, node_to_joint, parents, rest_local)
+    return names, parents, rest_local, meshes, take
 
 
 def read_avatar(path: str | os.PathLike):
@@ -252,54 +359,4 @@ def read_avatar(path: str | os.PathLike):
     take). Used to draw previews from the file itself, so a picture shows what consumers get.
     A textured mesh comes back with its `texture` and, for drawing, vertex colours sampled from
     it."""
-    G = g.GLTF2().load(str(path))
-    skin = G.skins[0]
-    node_to_joint = {n: j for j, n in enumerate(skin.joints)}
-    names = [G.nodes[n].name for n in skin.joints]
-    parents = np.full(len(names), -1)
-    for j, n in enumerate(skin.joints):
-        for c in G.nodes[n].children or []:
-            parents[node_to_joint[c]] = j
-    rest_local = np.array([G.nodes[n].translation or [0, 0, 0] for n in skin.joints], np.float64)
-    meshes, node_of_mesh = [], {}
-    for ni, node in enumerate(G.nodes):
-        if node.mesh is None:
-            continue
-        mesh = G.meshes[node.mesh]
-        p = mesh.primitives[0]
-        a = p.attributes
-        part = SkinnedMesh(
-            name=mesh.name, positions=read_accessor(G, a.POSITION), normals=read_accessor(G, a.NORMAL),
-            triangles=read_accessor(G, p.indices).reshape(-1, 3), joints=read_accessor(G, a.JOINTS_0),
-            weights=read_accessor(G, a.WEIGHTS_0),
-            color=read_accessor(G, a.COLOR_0) if a.COLOR_0 is not None else None,
-            uv=read_accessor(G, a.TEXCOORD_0) if a.TEXCOORD_0 is not None else None)
-        part.texture = read_texture(G, p.material)
-        if part.texture is not None and part.color is None and part.uv is not None:
-            part.color = texture_vertex_colours(part.texture, part.uv)
-        if p.targets:
-            part.targets = np.stack([read_accessor(G, t["POSITION"] if isinstance(t, dict) else t.POSITION)
-                                     for t in p.targets])
-            part.target_names = tuple(mesh.extras["targetNames"])
-        node_of_mesh[ni] = len(meshes)
-        meshes.append(part)
-    anim = G.animations[0]
-    times = None
-    K, J = 0, len(names)
-    rot = weights = root = None
-    for ch in anim.channels:
-        s = anim.samplers[ch.sampler]
-        if times is None:
-            times = read_accessor(G, s.input).astype(np.float64)
-            K = len(times)
-            rot = np.tile([0.0, 0.0, 0.0, 1.0], (K, J, 1))
-            root = np.tile(rest_local[parents < 0][0], (K, 1))
-        out = read_accessor(G, s.output)
-        if ch.target.path == "weights":
-            weights = out.reshape(K, -1)
-        elif ch.target.path == "rotation":
-            rot[:, node_to_joint[ch.target.node]] = out
-        elif ch.target.path == "translation":
-            root = out
-    take = Take(anim.name, times, weights if weights is not None else np.zeros((K, 0)), rot, root)
-    return names, parents, rest_local, meshes, take
+    return avatar_from_glb(*glb.read_glb(path))

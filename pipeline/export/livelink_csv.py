@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pipeline.body.kinematics import global_rotations
+from pipeline.export.atomic import atomic_path
+from pipeline.export.session_take import EngineOptions, SessionTake
 from pipeline.export.vrm_expressions import perfect_sync_name
 
 LLF_SHAPES = (
@@ -42,18 +45,23 @@ LLF_SHAPES = (
 ANGLE_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
                  "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
 HEADER = ("Timecode", "BlendShapeCount") + tuple(perfect_sync_name(s) for s in LLF_SHAPES) + ANGLE_COLUMNS
+ROTATION_COLUMNS = 3  # yaw, pitch, roll of the head, then of each eye
+EYE_ANGLES = 2  # yaw, pitch of each eye (its roll column stays 0)
+FRAME_EPS = 1e-6  # frames: a time this close below a frame boundary counts as that frame
+SECONDS_PER_HOUR, SECONDS_PER_MINUTE, MS_PER_SECOND = 3600, 60, 1000
 
 
 def timecode(t_s: float, fps: float) -> str:
     """HH:MM:SS:FF.mmm of a time from the start of the take."""
     rate = max(1, int(round(fps)))
     frames_total = t_s * rate
-    whole = int(np.floor(frames_total + 1e-6))
+    whole = int(np.floor(frames_total + FRAME_EPS))
     sec, ff = divmod(whole, rate)
     sub = max(0.0, frames_total - whole)
-    h, rem = divmod(sec, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}.{int(round(sub * 1000)) % 1000:03d}"
+    h, rem = divmod(sec, SECONDS_PER_HOUR)
+    m, s = divmod(rem, SECONDS_PER_MINUTE)
+    ms = int(round(sub * MS_PER_SECOND)) % MS_PER_SECOND
+    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}.{ms:03d}"
 
 
 def yaw_pitch_roll(q_xyzw: np.ndarray) -> np.ndarray:
@@ -73,24 +81,27 @@ def write_llf_csv(path: str | os.PathLike, weights: np.ndarray, names, fps: floa
     for k, s in enumerate(LLF_SHAPES):
         if s in col:
             shapes[:, k] = np.clip(w[:, col[s]], 0.0, 1.0)
-    angles = np.zeros((n, 9))
+    angles = np.zeros((n, len(ANGLE_COLUMNS)))  # head, left eye, right eye
     if head_xyzw is not None:
-        angles[:, 0:3] = yaw_pitch_roll(head_xyzw)
+        angles[:, 0:ROTATION_COLUMNS] = yaw_pitch_roll(head_xyzw)
     if eyes_xyzw is not None:
         for e in range(2):
-            ypr = yaw_pitch_roll(eyes_xyzw[:, e])
-            angles[:, 3 + 3 * e:5 + 3 * e] = ypr[:, :2]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    try:
+            first = ROTATION_COLUMNS * (1 + e)
+            angles[:, first:first + EYE_ANGLES] = yaw_pitch_roll(eyes_xyzw[:, e])[:, :EYE_ANGLES]
+    with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             wr = csv.writer(f)
             wr.writerow(HEADER)
             for i in range(n):
-                wr.writerow([timecode(i / fps, fps), len(LLF_SHAPES) + 9]
+                wr.writerow([timecode(i / fps, fps), len(LLF_SHAPES) + len(ANGLE_COLUMNS)]
                             + [f"{v:.9g}" for v in shapes[i]] + [f"{v:.9g}" for v in angles[i]])
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
+
+
+def write_session_csv(st: SessionTake, out: Path, options: EngineOptions | None = None) -> Path:
+    """The engine format "csv": the take's weights at every video frame, the head's global
+    rotation and the eyes' rotations relative to it (no options)."""
+    w, rot, _ = st.sample()
+    head = global_rotations(st.parents, rot)[:, st.index("head")]
+    eyes = rot[:, [st.index("leftEye"), st.index("rightEye")]]
+    return write_llf_csv(out, w, st.target_names, st.fps, head, eyes)

@@ -3,6 +3,10 @@
 The avatar renderer is deliberately simple (flat-shaded triangles drawn far to near with OpenCV,
 a painter's algorithm): enough to see pose, expression and proportions in a README or a session
 folder on a machine with no display or OpenGL.
+
+In: meshes in glTF model space (metres, Y up, facing +Z) with linear RGB vertex colours in [0, 1];
+the contact sheet reads the avatar back from the exported .glb and takes the session's `Tracks`.
+Out: BGR uint8 images (H, W, 3).
 """
 from __future__ import annotations
 
@@ -13,9 +17,21 @@ from scipy.spatial.transform import Rotation
 from pipeline.body.kinematics import joint_world_matrices, rest_world, skin
 from pipeline.core.mesh import SkinnedMesh
 from pipeline.core.overlay import draw_landmarks
-from pipeline.export.gltf import Take
+from pipeline.export.gltf import Take, read_avatar
 
-LIGHT_DIR = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
+LIGHT_DIR = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])  # unit, from the front, above, right
+AMBIENT = 0.35  # shade of a face turned away from the light; 1 - AMBIENT is the diffuse share
+FILL = 0.9  # the avatar fills this fraction of the picture (a 5 % margin on each side)
+DISPLAY_GAMMA = 2.2  # vertex colours are linear, the picture is sRGB (approximated by this gamma)
+SUBPIXEL_BITS = 4  # cv2.fillConvexPoly draws at 1/16 pixel precision
+GREY = 0.7  # linear grey of a mesh without vertex colours
+MIN_EXTENT_M = 1e-6  # metres: a flat bounding box does not divide by zero
+MIN_NORMAL = 1e-12  # length of a degenerate triangle's normal before normalising
+BORDER_BGR = (20, 20, 20)  # the contact sheet's padding colour
+LABEL_ORIGIN_PX = (6, 20)  # where the time label's baseline starts
+LABEL_SCALE = 0.55  # OpenCV font scale of the time label
+LABEL_BGR = (255, 255, 255)  # the time label's colour
+GAP_PX = 4  # padding between the contact sheet's columns
 
 
 def draw_meshes(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size=(360, 480),
@@ -29,7 +45,8 @@ def draw_meshes(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size=(3
     lo, hi = allp.min(0), allp.max(0)
     c = ((lo + hi) / 2 if center is None else np.asarray(center) @ rot.T)
     # fit the bounding box (or the given height) into the picture with a 5 % margin
-    scale = 0.9 * (h / height_m if height_m else min(h / max(hi[1] - lo[1], 1e-6), w / max(hi[0] - lo[0], 1e-6)))
+    extent = np.maximum(hi - lo, MIN_EXTENT_M)
+    scale = FILL * (h / height_m if height_m else min(h / extent[1], w / extent[0]))
     img = np.full((h, w, 3), background, np.uint8)
     tris, depth, cols = [], [], []
     for pos, tri, col in meshes:
@@ -37,18 +54,18 @@ def draw_meshes(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size=(3
         v = q[tri]
         n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
         front = n[:, 2] > 0  # back-face culling (counter-clockwise = outward)
-        n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        shade = 0.35 + 0.65 * np.clip(n @ LIGHT_DIR, 0, 1)
+        n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), MIN_NORMAL)
+        shade = AMBIENT + (1 - AMBIENT) * np.clip(n @ LIGHT_DIR, 0, 1)
         rgb = col[tri].mean(1) * shade[:, None]
         xy = np.stack([w / 2 + v[..., 0] * scale, h / 2 - v[..., 1] * scale], -1)
         tris.append(xy[front])
         depth.append(v[front, :, 2].mean(1))
         cols.append(rgb[front])
     tris, depth, cols = np.concatenate(tris), np.concatenate(depth), np.concatenate(cols)
-    srgb = np.clip(cols, 0, 1) ** (1 / 2.2)  # vertex colours are linear, the picture is sRGB
+    srgb = np.clip(cols, 0, 1) ** (1 / DISPLAY_GAMMA)
     for k in np.argsort(depth):  # far to near
-        cv2.fillConvexPoly(img, np.round(tris[k] * 16).astype(np.int32),
-                           tuple(int(255 * x) for x in srgb[k][::-1]), cv2.LINE_AA, shift=4)
+        cv2.fillConvexPoly(img, np.round(tris[k] * (1 << SUBPIXEL_BITS)).astype(np.int32),
+                           tuple(int(255 * x) for x in srgb[k][::-1]), cv2.LINE_AA, shift=SUBPIXEL_BITS)
     return img
 
 
@@ -59,7 +76,7 @@ def posed_avatar(meshes: list[SkinnedMesh], parents, rest_local_m, take: Take, k
     out = []
     for part in meshes:
         wts = take.morph_weights[k] if part.targets is not None else None
-        col = part.color[:, :3] if part.color is not None else np.full((len(part.positions), 3), 0.7)
+        col = part.color[:, :3] if part.color is not None else np.full((len(part.positions), 3), GREY)
         out.append((skin(part, jw, rest, wts), part.triangles, col))
     return out
 
@@ -69,8 +86,6 @@ def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> 
     head) as read back from the exported .glb, BGR. frame_at(i) returns frame i of the take (BGR)
     or None: then the landmarks are drawn on a dark background (pictures for the docs must not
     carry other people's footage)."""
-    from pipeline.export.gltf import read_avatar
-
     _, parents, rest_local_m, meshes, take = read_avatar(glb_path)
     idx = np.linspace(0, tracks.n_frames - 1, n + 2)[1:-1].round().astype(int)
     cols = []
@@ -84,14 +99,15 @@ def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> 
         fw = int(round(frame.shape[1] * tile_h / frame.shape[0]))
         top = cv2.resize(frame, (fw, tile_h), interpolation=cv2.INTER_AREA)
         posed = posed_avatar(meshes, parents, rest_local_m, take, int(i))
-        body = draw_meshes(posed, size=(max(fw, tile_h * 2 // 3), tile_h))
-        head = draw_meshes([posed[-1]], size=(max(fw, tile_h * 2 // 3), tile_h))
+        avatar_size = (max(fw, tile_h * 2 // 3), tile_h)  # at least a 2:3 portrait tile
+        body = draw_meshes(posed, size=avatar_size)
+        head = draw_meshes([posed[-1]], size=avatar_size)
         width = max(top.shape[1], body.shape[1])
-        col = [cv2.copyMakeBorder(x, 0, 0, 0, width - x.shape[1], cv2.BORDER_CONSTANT, value=(20, 20, 20))
+        col = [cv2.copyMakeBorder(x, 0, 0, 0, width - x.shape[1], cv2.BORDER_CONSTANT, value=BORDER_BGR)
                for x in (top, body, head)]
-        cv2.putText(col[0], f"t={tracks.t_s[i]:.2f}s", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(col[0], f"t={tracks.t_s[i]:.2f}s", LABEL_ORIGIN_PX, cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE,
+                    LABEL_BGR, 1, cv2.LINE_AA)
         cols.append(np.vstack(col))
     h = max(c.shape[0] for c in cols)
-    return np.hstack([cv2.copyMakeBorder(c, 0, h - c.shape[0], 0, 4, cv2.BORDER_CONSTANT, value=(20, 20, 20))
+    return np.hstack([cv2.copyMakeBorder(c, 0, h - c.shape[0], 0, GAP_PX, cv2.BORDER_CONSTANT, value=BORDER_BGR)
                       for c in cols])

@@ -2,6 +2,11 @@
 
 Every engine export (VRM, VRM Animation, BVH, Live Link Face CSV, VMC replay) starts from the
 exported file itself, so what they carry is exactly what `avatar.glb` animates.
+
+In: a session folder (avatar.glb, and tracks.npz for the frame count and rate) or an avatar.glb.
+Out: `SessionTake` (skeleton in the glTF frame, metres; the take as stored; fps; frame count);
+`SessionTake.sample` gives per-frame weights (N, T), local rotations (N, J, 4) xyzw and root
+translation (N, 3) metres. `EngineOptions` are the options the engine writers take beside it.
 """
 from __future__ import annotations
 
@@ -13,7 +18,22 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from pipeline.body.kinematics import rest_world
 from pipeline.core.errors import InputError
-from pipeline.export.gltf import Take, read_avatar
+from pipeline.export.glb import read_glb
+from pipeline.export.gltf import Take, avatar_from_glb
+
+KEY_ON_FRAME_TOLERANCE = 0.25  # frames: stored keys this close to k / fps are taken as frame k
+DEFAULT_FPS = 30.0  # frames per second when neither tracks.npz, the extras nor two keys tell it
+CLOSING_KEY_TOLERANCE_S = 1e-6  # s: a key this close to the take's duration is the closing key
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What the engine writers (`pipeline.export.formats`) are told beside the take.
+    vrm_meta: VRMC_vrm.meta overrides for avatar.vrm (None values and None: the defaults);
+    vrma_expressions: the expressions of take.vrma, "custom", "preset" or "both"."""
+
+    vrm_meta: dict | None = None
+    vrma_expressions: str = "custom"
 
 
 @dataclass(eq=False)
@@ -52,7 +72,8 @@ class SessionTake:
         tk = self.take
         if times is None:
             n = self.n_frames
-            if n <= len(tk.times_s) and np.allclose(tk.times_s[:n], self.frame_times(), atol=0.25 / self.fps):
+            tolerance_s = KEY_ON_FRAME_TOLERANCE / self.fps
+            if n <= len(tk.times_s) and np.allclose(tk.times_s[:n], self.frame_times(), atol=tolerance_s):
                 return (tk.morph_weights[:n].astype(np.float64), tk.joint_rotations[:n].astype(np.float64),
                         tk.root_translation_m[:n].astype(np.float64))
             times = self.frame_times()
@@ -67,20 +88,9 @@ class SessionTake:
         return w, rot, root
 
 
-def load_session_take(session: str | Path) -> SessionTake:
-    """Read a session folder (or an avatar.glb directly). The frame count and rate come from
-    tracks.npz when it is there, else from the file's extras and its keys."""
-    p = Path(session)
-    glb = p / "avatar.glb" if p.is_dir() else p
-    if not glb.is_file():
-        raise InputError(f"{glb}: no such file (process a video first: python -m pipeline.process)")
-    try:
-        names, parents, rest_local, meshes, take = read_avatar(glb)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input problem
-        raise InputError(f"{glb}: not an avatar written by dhcap ({type(e).__name__}: {e})") from None
-    import pygltflib
-    extras = pygltflib.GLTF2().load(str(glb)).extras or {}
-    info = extras.get("dhcap", {}) if isinstance(extras, dict) else {}
+def _frames_and_rate(glb: Path, info: dict, take: Take) -> tuple[int, float]:
+    """(frame count, frames per second) of the take: from tracks.npz beside the file when it is
+    there, else from the file's extras ("fps", "duration_s") and its keys."""
     tracks = glb.parent / "tracks.npz"
     n_frames, fps = None, info.get("fps")
     if tracks.is_file():
@@ -89,16 +99,34 @@ def load_session_take(session: str | Path) -> SessionTake:
             t_s = z["t_s"]
         if fps is None and n_frames > 1:
             fps = 1.0 / float(np.median(np.diff(t_s)))
-    K = len(take.times_s)
+    n_keys = len(take.times_s)
     if fps is None:
-        fps = 1.0 / float(np.median(np.diff(take.times_s))) if K > 1 else 30.0
+        fps = 1.0 / float(np.median(np.diff(take.times_s))) if n_keys > 1 else DEFAULT_FPS
     if n_frames is None:
         duration = info.get("duration_s", float(take.times_s[-1]))
-        frames = take.times_s < duration - 1e-6  # the closing key sits at the duration
-        n_frames = int(frames.sum()) if frames.any() else K
-    n_frames = max(1, min(n_frames, K))
+        frames = take.times_s < duration - CLOSING_KEY_TOLERANCE_S  # the closing key sits at the duration
+        n_frames = int(frames.sum()) if frames.any() else n_keys
+    return max(1, min(n_frames, n_keys)), float(fps)
+
+
+def load_session_take(session: str | Path) -> SessionTake:
+    """Read a session folder (or an avatar.glb directly). The frame count and rate come from
+    tracks.npz when it is there, else from the file's extras and its keys. InputError for a
+    missing or unreadable file."""
+    p = Path(session)
+    glb = p / "avatar.glb" if p.is_dir() else p
+    if not glb.is_file():
+        raise InputError(f"{glb}: no such file (process a video first: python -m pipeline.process)")
+    try:
+        doc, blob = read_glb(glb)
+        names, parents, rest_local, meshes, take = avatar_from_glb(doc, blob)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's input problem
+        raise InputError(f"{glb}: not an avatar written by dhcap ({type(e).__name__}: {e})") from None
+    extras = doc.get("extras") or {}
+    info = extras.get("dhcap", {}) if isinstance(extras, dict) else {}
+    n_frames, fps = _frames_and_rate(glb, info, take)
     head = [m for m in meshes if m.targets is not None]
     return SessionTake(names=tuple(names), parents=np.asarray(parents), rest_local_m=rest_local,
-                       take=take, fps=float(fps), n_frames=n_frames,
+                       take=take, fps=fps, n_frames=n_frames,
                        name=info.get("source") or take.name or glb.parent.name,
                        target_names=tuple(head[0].target_names) if head else (), glb=glb)

@@ -1,6 +1,7 @@
-"""VRM 1.0 avatar (.vrm) and VRM Animation (.vrma) of a session.
+"""VRM 1.0 avatar (.vrm) of a session (the VRM Animation, take.vrma, is `pipeline.export.vrma`'s).
 
-`avatar.vrm` is `avatar.glb` with the `VRMC_vrm` extension (specVersion 1.0) and without the
+In: the session's take (`SessionTake`, read back from avatar.glb) and optional meta overrides.
+Out: `avatar.vrm`: `avatar.glb` with the `VRMC_vrm` extension (specVersion 1.0) and without the
 animation (VRM 1.0 lists `animations` among the glTF items a VRM does not use; the motion goes to
 `take.vrma`). Everything else (meshes, skin, morph targets, names) is byte-for-byte the same data.
 
@@ -13,21 +14,10 @@ animation (VRM 1.0 lists `animations` among the glTF items a VRM does not use; t
   expressions  custom: the 51 ARKit shapes, each bound to its morph target of `Head` (weight 1);
                preset: happy, angry, sad, relaxed, surprised, aa, ih, ou, ee, oh, blink,
                blinkLeft/Right, lookUp/Down/Left/Right bound to ARKit targets as in
-               `pipeline.vrm_expressions.PRESET_BINDS`.
+               `pipeline.export.vrm_expressions.PRESET_BINDS`.
   lookAt       type "bone" (the leftEye / rightEye joints turn), origin between the eyes, range
                maps that reproduce the avatar's own gaze range (25 degrees yaw, 20 pitch).
   firstPerson  the head mesh is third-person only; the body is "auto".
-
-`take.vrma` (`VRMC_vrm_animation` 1.0): the skeleton's nodes in the T-pose, one animation with
-the hips translation and every humanoid bone's rotation except the eyes (the spec reserves those
-for lookAt), one node per expression whose translation.x is the weight, and a lookAt node whose
-rotation is the gaze (yaw about Y, pitch about X, extrinsic ZXY) averaged over both eyes.
-Expressions: "custom" (default) writes the 51 ARKit weights as custom expressions, which replay
-exactly on avatar.vrm and on any VRM whose custom expressions carry ARKit names ("perfect sync");
-"preset" writes the VRM presets computed from them (`pipeline.vrm_expressions.preset_weights`) for
-other VRM avatars; "both" writes both (on avatar.vrm the two would add up: pick one for it).
-Since every rest rotation is identity, the bone rotations are already the "normalized" local
-rotations the VRM Animation spec expects.
 """
 from __future__ import annotations
 
@@ -35,14 +25,16 @@ import json
 from pathlib import Path
 
 from pipeline.export import glb
-from pipeline.export.session_take import SessionTake
+from pipeline.export.session_take import EngineOptions, SessionTake
 from pipeline.export.vrm_expressions import PRESET_BINDS
+from pipeline.face.weights import EYE_PITCH_DEG, EYE_YAW_DEG
 
 VRM_LICENSE_URL = "https://vrm.dev/licenses/1.0/"
-# the avatar's own gaze range (pipeline.avatar.EYE_YAW_DEG / EYE_PITCH_DEG); the range maps are
-# identities over it, so the lookAt yaw/pitch in degrees are the eye rotations
-GAZE_YAW_DEG = 25.0
-GAZE_PITCH_DEG = 20.0
+# the avatar's own gaze range, degrees; the range maps are identities over it, so the lookAt
+# yaw/pitch in degrees are the eye rotations
+GAZE_YAW_DEG = EYE_YAW_DEG
+GAZE_PITCH_DEG = EYE_PITCH_DEG
+OFFSET_DECIMALS = 6  # the lookAt offset in metres, rounded to micrometres
 
 
 def default_meta(take_name: str, **overrides) -> dict:
@@ -73,6 +65,7 @@ def default_meta(take_name: str, **overrides) -> dict:
 
 
 def _node_index(doc: dict) -> dict[str, int]:
+    """{node name: node index} of the named nodes."""
     return {n.get("name"): i for i, n in enumerate(doc["nodes"]) if n.get("name")}
 
 
@@ -80,11 +73,16 @@ def look_at_offset(st: SessionTake) -> list[float]:
     """Between the eyes, relative to the head joint (rest frame = model frame), metres."""
     w = st.rest_world_m
     mid = 0.5 * (w[st.index("leftEye")] + w[st.index("rightEye")])
-    return [round(float(x), 6) for x in mid - w[st.index("head")]]
+    return [round(float(x), OFFSET_DECIMALS) for x in mid - w[st.index("head")]]
+
+
+def _range_map(deg: float) -> dict:
+    """A lookAt range map that is the identity over +-deg degrees."""
+    return {"inputMaxValue": deg, "outputScale": deg}
 
 
 def vrm_extension(doc: dict, st: SessionTake, meta: dict | None = None) -> dict:
-    """The VRMC_vrm object for a document laid out by pipeline.gltf_export."""
+    """The VRMC_vrm object for a document laid out by pipeline.export.gltf."""
     idx = _node_index(doc)
     bones = {name: {"node": idx[name]} for name in st.names}
     head_nodes = [i for i, n in enumerate(doc["nodes"]) if "mesh" in n
@@ -102,7 +100,6 @@ def vrm_extension(doc: dict, st: SessionTake, meta: dict | None = None) -> dict:
 
     preset = {name: expression(binds) for name, binds in PRESET_BINDS.items()}
     custom = {t: expression({t: 1.0}) for t in targets}
-    rng = lambda deg: {"inputMaxValue": deg, "outputScale": deg}  # noqa: E731
     mesh_nodes = [i for i, n in enumerate(doc["nodes"]) if "mesh" in n]
     return {
         "specVersion": "1.0",
@@ -111,13 +108,16 @@ def vrm_extension(doc: dict, st: SessionTake, meta: dict | None = None) -> dict:
         "firstPerson": {"meshAnnotations": [
             {"node": i, "type": "thirdPersonOnly" if i == head else "auto"} for i in mesh_nodes]},
         "lookAt": {"type": "bone", "offsetFromHeadBone": look_at_offset(st),
-                   "rangeMapHorizontalInner": rng(GAZE_YAW_DEG), "rangeMapHorizontalOuter": rng(GAZE_YAW_DEG),
-                   "rangeMapVerticalDown": rng(GAZE_PITCH_DEG), "rangeMapVerticalUp": rng(GAZE_PITCH_DEG)},
+                   "rangeMapHorizontalInner": _range_map(GAZE_YAW_DEG),
+                   "rangeMapHorizontalOuter": _range_map(GAZE_YAW_DEG),
+                   "rangeMapVerticalDown": _range_map(GAZE_PITCH_DEG),
+                   "rangeMapVerticalUp": _range_map(GAZE_PITCH_DEG)},
         "expressions": {"preset": preset, "custom": custom},
     }
 
 
 def _add_extension(doc: dict, name: str, ext: dict) -> None:
+    """Add a root extension and list it in extensionsUsed."""
     used = doc.setdefault("extensionsUsed", [])
     if name not in used:
         used.append(name)
@@ -131,6 +131,11 @@ def write_vrm(st: SessionTake, out: str | Path, meta: dict | None = None) -> Pat
     doc["asset"]["generator"] = "dhcap (VRM 1.0)"
     _add_extension(doc, "VRMC_vrm", vrm_extension(doc, st, meta))
     return glb.write_glb(out, doc, blob)
+
+
+def write_session_vrm(st: SessionTake, out: Path, options: EngineOptions) -> Path:
+    """The engine format "vrm": avatar.vrm with the default meta and options.vrm_meta's overrides."""
+    return write_vrm(st, out, default_meta(st.name, **(options.vrm_meta or {})))
 
 
 def extension_json(path: str | Path, name: str) -> dict:

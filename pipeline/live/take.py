@@ -7,7 +7,12 @@ The tracker always takes the newest complete group and skips (counts) older ones
 slower than the cameras lowers the tracked frame rate but never lets the capture-to-result latency
 grow. One FaceBodyTracker per camera on its own thread: MediaPipe's inference runs outside the GIL,
 so two cameras can use both cores (benchmarks/bench_capture.py measures how many this machine
-really gives). The main thread only watches: stop conditions, preview or counters.
+really gives). The main thread only watches: stop conditions, and a monitor's preview or counters
+(pipeline.live.monitor, anything with `update(take, now)` and `close()`).
+
+`LiveTake(sources, session, options, stop).run(monitor)` records and tracks until `stop` is
+requested and returns a `TakeResult` (one `CameraTake` per camera); `build_tracks` turns a
+camera's live results into `Tracks` over every recorded frame.
 """
 from __future__ import annotations
 
@@ -25,15 +30,17 @@ from capture.sync import Frame, default_tolerance_s
 from pipeline.core.tracks import Tracks
 from pipeline.live.options import LiveOptions, StopRequest
 from pipeline.live.tracker import CameraStats, LiveTracker
+from pipeline.tracking.tracker import store_result
 
 FIRST_FRAME_TIMEOUT_S = 5.0  # a device may take a while to deliver its first frame
-
-
-                                    # graphs on threads of its own, so thread CPU time would miss it)
+START_AHEAD_S = 0.05         # the take starts this far ahead of now, so every camera starts together
+READER_JOIN_S = 2.0          # how long the end of a take waits for each camera thread
 
 
 @dataclass
 class CameraTake:
+    """What one camera delivered, recorded and tracked during the take (times: time.monotonic s)."""
+
     camera: int
     info: SourceInfo
     captured: int                 # frames the camera delivered
@@ -48,6 +55,8 @@ class CameraTake:
 
 @dataclass
 class TakeResult:
+    """The whole take: when and why it ended, grouping and CPU figures, every camera's CameraTake."""
+
     session: Path
     started_utc: str
     t0: float
@@ -66,6 +75,7 @@ class TakeResult:
 
 
 def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far, every thread included."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
 
@@ -101,9 +111,11 @@ class LiveTake:
             raise
 
     def run(self, monitor=None) -> TakeResult:
+        """Record and track from now until the stop is requested; every thread is closed and every
+        recording finished (joined) before it returns."""
         opts = self.opts
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.t0 = t0 = time.monotonic() + 0.05  # a little ahead, so every camera starts together
+        self.t0 = t0 = time.monotonic() + START_AHEAD_S
         try:
             self.recorders = [SegmentRecorder(c, self.session, i.width, i.height, i.fps, t0, opts.segment_s,
                                               opts.jpeg_quality) for c, i in enumerate(self.infos)]
@@ -165,7 +177,7 @@ class LiveTake:
         for r in self.readers:
             r.stop()
         for r in self.readers:
-            r.join(timeout=2.0)
+            r.join(timeout=READER_JOIN_S)
         self.tracker.stop()
         for rec in self.recorders:
             rec.finish()
@@ -183,19 +195,7 @@ def build_tracks(take: CameraTake, t0: float) -> Tracks:
         tr.t_s = t - t[0]
         tr.duration_s = float(tr.t_s[-1] + 1.0 / fps)
     for k, i in enumerate(idx):
-        r = take.results.get(int(i))
-        if r is None:
-            continue
-        if r.face is not None:
-            tr.face_valid[k] = True
-            tr.face_landmarks[k] = r.face.landmarks
-            tr.blendshapes[k] = r.face.blendshapes
-            tr.face_matrix[k] = r.face.matrix
-        if r.pose is not None:
-            tr.pose_valid[k] = True
-            tr.pose_image[k] = r.pose.image
-            tr.pose_world_m[k] = r.pose.world_m
-            tr.pose_visibility[k] = r.pose.visibility
+        store_result(tr, k, take.results.get(int(i)))
     tr.meta = {"camera": take.camera, "live": True,
                "t_take_start_s": round(float(t[0] - t0), 6) if n else None,
                "tracked_frames": int(sum(1 for i in idx if int(i) in take.results)),

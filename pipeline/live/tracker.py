@@ -1,6 +1,16 @@
-"""TODO docstring."""
+"""Live tracking of the freshest group of frames: frames of every camera in, FrameResults out.
+
+`LiveTracker` drains the cameras' drop-oldest queues (capture.sync), groups their frames by
+capture time, hands the newest complete group to one `FaceBodyTracker` per camera, each on its own
+thread (`_TrackerWorker`; frames larger than `track_max_side` pixels are scaled down for tracking
+only), and keeps every result by (camera, frame number), the latest one per camera for the
+preview, and per-camera counters (`CameraStats`: tracked and dropped frames, capture-to-result
+latency in seconds). With `LiveOptions.vmc` it hands the first camera's results to the VMC
+streamer (pipeline.live.vmc).
+"""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,10 +20,17 @@ import numpy as np
 
 from capture.sync import DropOldestQueues, Frame, FrameGrouper
 from pipeline.live.options import LiveOptions
+from pipeline.live.vmc import LiveVMCStreamer, parse_target
+from pipeline.tracking.tracker import FaceBodyTracker
+
+INBOX_POLL_S = 0.05  # how long the dispatcher waits for frames before checking whether to stop
+WORKER_JOIN_S = 10   # how long the end of a take waits for each tracker worker's last frame
 
 
 @dataclass
 class CameraStats:
+    """One camera's live tracking counters; latencies and times in seconds (time.monotonic)."""
+
     tracked: int = 0
     face_frames: int = 0
     body_frames: int = 0
@@ -22,6 +39,7 @@ class CameraStats:
     latency_s: list = field(default_factory=list)   # capture -> result, per tracked frame
     ready_t: list = field(default_factory=list)     # monotonic time each result was ready
     track_busy_s: float = 0.0       # wall time inside FaceBodyTracker.track (MediaPipe runs its
+                                    # graphs on threads of its own, so thread CPU time would miss it)
 
 
 class _TrackerWorker(threading.Thread):
@@ -54,7 +72,6 @@ class _TrackerWorker(threading.Thread):
         return cv2.resize(img, (round(w * self._scale), round(h * self._scale)), interpolation=cv2.INTER_AREA)
 
     def run(self):
-        from pipeline.tracking.tracker import FaceBodyTracker
         try:
             with self._create_lock:
                 tracker = FaceBodyTracker()
@@ -90,7 +107,6 @@ class LiveTracker:
     group on the per-camera workers, and keeps every result by (camera, frame number)."""
 
     def __init__(self, sizes: list[tuple[int, int]], tolerance_s: float, opts: LiveOptions):
-        import queue
         n = len(sizes)
         self.n = n
         self.inbox = DropOldestQueues(n, opts.queue_frames)
@@ -107,7 +123,6 @@ class LiveTracker:
         self.lock = threading.Lock()
         self.vmc = None
         if opts.vmc is not None:
-            from pipeline.live.vmc import LiveVMCStreamer, parse_target
             self.vmc = LiveVMCStreamer(*parse_target(opts.vmc), image_size=sizes[0])
 
     def load(self) -> None:
@@ -128,7 +143,7 @@ class LiveTracker:
 
     def _run(self):
         while not self._stop.is_set():
-            for f in self.inbox.get_all(timeout=0.05):
+            for f in self.inbox.get_all(timeout=INBOX_POLL_S):
                 self.grouper.add(f)
             groups = self.grouper.pop_groups()
             for c in range(self.n):
@@ -178,7 +193,7 @@ class LiveTracker:
         for w in self._workers:
             w.submit(None)
         for w in self._workers:
-            w.join(timeout=10)
+            w.join(timeout=WORKER_JOIN_S)
         for c, w in enumerate(self._workers):
             self.stats[c].track_busy_s = w.busy_s
         if self.vmc is not None:

@@ -16,14 +16,14 @@ T-pose, both in Unity's left-handed frame: glTF (x, y, z) -> (-x, y, z) and quat
 Blendshape names: "perfectsync" (default; ARKit names capitalised, EyeBlinkLeft ..., what perfect
 sync avatars and iFacialMocap-style senders use), "arkit" (eyeBlinkLeft ...), "vrm0" (VRM 0.x
 presets A I U E O Blink Blink_L Blink_R Joy Angry Sorrow, computed from ARKit, see
-pipeline.vrm_expressions) and "vrm1" (aa ih ou ee oh blink ... happy angry sad surprised); several
+pipeline.export.vrm_expressions) and "vrm1" (aa ih ou ee oh blink ... happy angry sad surprised); several
 sets can be sent together. Floats travel as OSC float32.
 
 Sending goes to 127.0.0.1:39539 (VMC's default port) unless another host is named; nothing is
 bound or listened to. Two entry points:
   * `LiveVMCStreamer.on_frame(result)`: for the live capture loop, per tracked frame
-    (pipeline.tracking.FrameResult). Never blocks: the frame is handed to a sender thread that
-    solves the body pose over the last `window_s` of frames (pipeline.body_solve, ~10 ms) and
+    (pipeline.tracking.tracker.FrameResult). Never blocks: the frame is handed to a sender thread that
+    solves the body pose over the last `window_s` of frames (pipeline.body.solve, ~10 ms) and
     sends; if it falls behind, older frames are dropped (counted).
   * `stream_session(session_dir)` / `python -m pipeline.vmc SESSION_DIR`: replays a processed
     take (its avatar.glb) in real time, e.g. into VSeeFace.
@@ -36,13 +36,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.udp_client import SimpleUDPClient
 
-from pipeline.core.tracks import ARKIT_NAMES
+from pipeline.body.skeleton import build_skeleton
+from pipeline.body.solve import solve_body
+from pipeline.core.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
+from pipeline.export.session_take import load_session_take
 from pipeline.export.vrm_expressions import VRM0_NAMES, perfect_sync_name, preset_weights
+from pipeline.face.weights import eye_rotations, morph_weights
+from pipeline.tracking.tracker import store_result
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
 BLEND_SETS = ("perfectsync", "arkit", "vrm0", "vrm1")
+FALLBACK_FPS = 30.0  # frame rate of a live window whose timestamps give none (one frame, or not increasing)
 
 
 def parse_target(text: str | None) -> tuple[str, int]:
@@ -131,7 +140,6 @@ class VMCSender:
     4 KB with 23 bones and 51 blendshapes) and sends it as one UDP datagram."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",)):
-        from pythonosc.udp_client import SimpleUDPClient
         for s in blend_sets:
             if s not in BLEND_SETS:
                 raise ValueError(f"unknown blendshape set {s!r}: choose from {', '.join(BLEND_SETS)}")
@@ -141,8 +149,7 @@ class VMCSender:
         self.bytes = 0
 
     def send_messages(self, msgs: list[tuple[str, list]]) -> int:
-        from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-        from pythonosc.osc_message_builder import OscMessageBuilder
+        """Send messages as one OSC bundle (one UDP datagram); returns its size in bytes."""
         bundle = OscBundleBuilder(IMMEDIATELY)
         for address, args in msgs:
             mb = OscMessageBuilder(address=address)
@@ -176,20 +183,19 @@ class VMCSender:
 
 class LiveVMCStreamer:
     """VMC output of the live capture loop. Call `on_frame(result)` with every FrameResult of
-    the tracker (pipeline.tracking); it returns at once. A sender thread turns the newest frames
-    into blendshape weights (pipeline.avatar.morph_weights, eyes from eyeLook*) and, with
-    `body=True`, a body pose solved over the last `window_s` seconds (pipeline.body_solve on a
+    the tracker (pipeline.tracking.tracker); it returns at once. A sender thread turns the newest frames
+    into blendshape weights (pipeline.face.weights.morph_weights, eyes from eyeLook*) and, with
+    `body=True`, a body pose solved over the last `window_s` seconds (pipeline.body.solve on a
     short Tracks window; the hips stay at their rest position unless the receiver moves the
     avatar itself), then sends one bundle per frame. `close()` stops the thread.
 
-    skeleton: a pipeline.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
+    skeleton: a pipeline.body.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
     the rotations on their own avatar anyway). image_size: the tracked image's (width, height).
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",),
                  body: bool = True, skeleton=None, image_size=(1280, 720), window_s: float = 0.5,
                  max_queue: int = 2, sender: VMCSender | None = None):
-        from pipeline.body.skeleton import build_skeleton
         self.sender = sender or VMCSender(host, port, blend_sets)
         self.body = body
         self.skel = skeleton or build_skeleton(None)
@@ -234,9 +240,8 @@ class LiveVMCStreamer:
 
     def pose(self, result, t_s: float):
         """(weights (51,), local rotations (J, 4) or None, hips position (3,)) of one frame."""
-        from pipeline.face.weights import eye_rotations, morph_weights
         face = result.face
-        bs = face.blendshapes[None] if face is not None else np.full((1, 52), np.nan, np.float32)
+        bs = face.blendshapes[None] if face is not None else np.full((1, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
         w = morph_weights(bs, np.array([face is not None]))
         rot = None
         if self.body:
@@ -249,8 +254,8 @@ class LiveVMCStreamer:
         return w[0], rot, self.skel.rest_local_m[0]
 
     def _solve(self, result, t_s: float):
-        from pipeline.body.solve import solve_body
-        from pipeline.core.tracks import Tracks
+        """The newest frame's local joint rotations (J, 4) from the body solved over the last
+        window_s seconds of frames; None when that window holds neither a body nor this frame's face."""
         h = self._history
         h.append((t_s, result))
         while h and t_s - h[0][0] > self.window_s:
@@ -259,21 +264,12 @@ class LiveVMCStreamer:
             return None
         n = len(h)
         ts = np.array([t for t, _ in h])
-        fps = 1.0 / float(np.median(np.diff(ts))) if n > 1 and np.all(np.diff(ts) > 0) else 30.0
+        fps = 1.0 / float(np.median(np.diff(ts))) if n > 1 and np.all(np.diff(ts) > 0) else FALLBACK_FPS
         tr = Tracks.empty(n, fps, self.image_size, "live")
         tr.t_s[:] = ts
         tr.duration_s = float(ts[-1] - ts[0] + 1.0 / fps)
         for i, (_, r) in enumerate(h):
-            if r.face is not None:
-                tr.face_valid[i] = True
-                tr.face_landmarks[i] = r.face.landmarks
-                tr.blendshapes[i] = r.face.blendshapes
-                tr.face_matrix[i] = r.face.matrix
-            if r.pose is not None:
-                tr.pose_valid[i] = True
-                tr.pose_image[i] = r.pose.image
-                tr.pose_world_m[i] = r.pose.world_m
-                tr.pose_visibility[i] = r.pose.visibility
+            store_result(tr, i, r)
         motion = solve_body(self.skel, tr)
         return motion.local_rotations[-1]
 
@@ -300,7 +296,6 @@ class LiveVMCStreamer:
 def session_frames(session: str | Path):
     """Per-frame (t_s, weights, local rotations, hips position) of a processed session, plus the
     skeleton (names, rest_local_m, target names): what stream_session sends."""
-    from pipeline.export.session_take import load_session_take
     st = load_session_take(session)
     w, rot, root = st.sample()
     return st, st.frame_times(), w, rot, root

@@ -1,22 +1,15 @@
-"""Calibrate cameras from recordings (or live cameras) of a board: intrinsics, extrinsics, floor.
+"""Frames of several sources -> the calibration board's detections in each, frame set by frame set.
 
-    python -m pipeline.calibrate cam1.mp4 cam2.mp4 cam3.mp4 --board board.json --out calib.toml
-    python -m pipeline.calibrate 0 2 --board board.json --seconds 90          # live cameras
-    python -m pipeline.calibrate 'left*.jpg' 'right*.jpg' --board checkerboard:9x6:25mm
-    python -m pipeline.calibrate int_cam01_img int_cam02_img --intrinsics-only --board checkerboard:4x7:60mm
+Not to be confused with: pipeline.multicam.calibration_board (the board itself: its spec, how it is
+detected in one image, its printable page), calibration_solver (detections -> Calibration),
+calibration (the Calibration / Camera types and their files) and calibration_job (the whole
+`python -m pipeline.calibrate` run).
 
-Sources, all of one kind: video files of one take (started together: frame times are matched),
-folders or glob patterns of images (matched by order after a natural sort), or camera indices.
-How to record: first lay the board flat on the floor, printed side up, where every camera sees it,
-for a second (that frame becomes the floor, Z = 0, Z up, `--floor auto`); then walk it around the
-room, turning it toward the cameras, slowly (motion blur spoils corners), so that every camera sees
-it across its whole image and, often, together with another camera. Live cameras are read one
-after the other, not at the same instant: hold the board still for a moment in each place.
-
-Writes the calibration in the anipose / Pose2Sim TOML format (see capture/calibration.py) and
-<out>.report.json: per camera the views with the board, the reprojection error of its intrinsics
-and of the bundle adjustment, its height above the floor; which cameras saw the board together.
-Exit codes: 3 unreadable input, 6 calibration impossible (the message says what to record again).
+In:  sources, all of one kind: video files of one take (started together: frame times are matched,
+     one frame set every `every_s` seconds), folders or glob patterns of images (matched by order
+     after a natural sort), or live camera indices (read one after the other for `seconds`).
+Out: `Sources` (names, image sizes in pixels, the frame sets) and, from `collect`, per camera per
+     frame set a `Detection` (pixels) or None.
 """
 from __future__ import annotations
 
@@ -32,12 +25,16 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
+from capture.cameras import CameraSource, CameraSpec  # noqa: E402
+from capture.video import probe  # noqa: E402
 from pipeline.core.errors import InputError  # noqa: E402
 from pipeline.multicam.calibration_board import BoardSpec, Detection, detect  # noqa: E402
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-DEFAULT_EVERY_S = 0.25
+DEFAULT_EVERY_S = 0.25        # seconds between frame sets of videos and live cameras
+DEFAULT_LIVE_SECONDS = 60.0   # seconds live cameras are recorded when not told
 
 
 def _natural(p: Path):
@@ -80,7 +77,6 @@ class Sources:
         self.sizes: list[tuple[int, int]] = []
         self.count = 0  # frame sets expected (0: unknown)
         if self.kind == "videos":
-            from capture.video import probe
             self.infos = [probe(s) for s in specs]
             self.sizes = [(i.width, i.height) for i in self.infos]
             dur = min(i.duration_s for i in self.infos)
@@ -96,7 +92,7 @@ class Sources:
                        for f in files[1:2]):
                     raise InputError(f"{files[0].parent}: images of different sizes")
         else:
-            self.count = int((seconds or 60.0) / every_s)
+            self.count = int((seconds or DEFAULT_LIVE_SECONDS) / every_s)
 
     def _names(self) -> list[str]:
         if self.kind == "live":
@@ -142,13 +138,12 @@ class Sources:
                 cap.release()
 
     def _iter_live(self):
-        from capture.cameras import CameraSource, CameraSpec
         srcs = [CameraSource(CameraSpec.parse(s)) for s in self.specs]
         try:
             for s in srcs:
                 info = s.open()
                 self.sizes.append((info.width, info.height))
-            t_end = time.monotonic() + (self.seconds or 60.0)
+            t_end = time.monotonic() + (self.seconds or DEFAULT_LIVE_SECONDS)
             next_t = time.monotonic()
             while time.monotonic() < t_end:
                 frames = [s.read() for s in srcs]  # each read waits for that camera's next frame
@@ -164,7 +159,6 @@ def collect(board: BoardSpec, sources: Sources, progress: bool = True,
             thorough: bool | None = None) -> list[list[Detection | None]]:
     """Board detections per camera per frame set (two cameras detected at once: OpenCV releases
     the GIL)."""
-    from tqdm import tqdm
     C = len(sources.specs)
     thorough = sources.kind == "images" if thorough is None else thorough
     dets: list[list[Detection | None]] = [[] for _ in range(C)]

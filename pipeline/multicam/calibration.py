@@ -1,10 +1,17 @@
 """The calibration of a set of cameras: the artifact, and the files it moves in.
 
+Holds the types (`Camera`: intrinsics, distortion and pose, with projection and undistortion;
+`Calibration`: cameras sharing one world) and their files (anipose / Pose2Sim TOML, Qualisys
+.qca.txt). Not to be confused with: pipeline.multicam.calibration_solver (computes a Calibration
+from board detections), calibration_board (the board: spec, detection, printable page), board_views
+(frames of videos, images or cameras -> board detections) and calibration_job (the whole
+`python -m pipeline.calibrate` run).
+
 Frames and units (every array below):
   * World: metres, right-handed. Calibrations made here (`python -m pipeline.calibrate`) and
     Qualisys / Pose2Sim ones are Z up with the floor at Z = 0; `Calibration.up` says which world
     direction is up, or is None when the file does not say (an anipose calibration is usually in
-    its first camera's frame). Conversion to glTF's Y up happens downstream, in pipeline.multiview.
+    its first camera's frame). Conversion to glTF's Y up happens downstream, in pipeline.multicam.fusion.
   * Camera (OpenCV): x right, y down, z forward along the optical axis, metres;
     x_cam = R @ x_world + t.
   * Pixels: (u, v) with (0, 0) the centre of the top-left pixel, u right, v down.
@@ -34,6 +41,14 @@ import numpy as np
 import tomllib
 
 from pipeline.core.errors import InputError, PipelineError
+
+MIN_DEPTH_M = 1e-6            # metres: points nearer a camera than this are not in front of it
+UNDISTORT_ITERATIONS, UNDISTORT_EPS = 20, 1e-10  # more than undistortPoints' default 5, for wide lenses
+SIZE_TOLERANCE_PX = 16        # a video this many pixels off its calibration's size is the same pixels, cropped
+ASPECT_TOLERANCE = 0.01       # relative: a resized recording keeps its calibration's aspect ratio within this
+ORIGIN_ATOL = 1e-9            # a camera whose R and t are this close to I and 0 is the world's origin
+MM_PER_M = 1000.0
+MIN_CAMERA_DISTANCE_M = 1e-9  # metres from the origin: nearer, a Qualisys residual has no pixel scale
 
 
 class CalibrationError(PipelineError):
@@ -98,7 +113,7 @@ class Camera:
         shape = X.shape[:-1]
         P = X.reshape(-1, 3)
         ok = np.isfinite(P).all(1)
-        ok[ok] = self.to_camera(P[ok])[:, 2] > 1e-6
+        ok[ok] = self.to_camera(P[ok])[:, 2] > MIN_DEPTH_M
         out = np.full((len(P), 2), np.nan)
         if ok.any():
             pts = P[ok].reshape(-1, 1, 3)
@@ -125,14 +140,15 @@ class Camera:
                 n = (src - self.K[:2, 2]) / np.diag(self.K)[:2]
             else:  # more iterations than undistortPoints' default 5, for wide lenses
                 n = cv2.undistortPoints(src, self.K, self.dist, None, None, None,
-                                        (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10))
+                                        (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, UNDISTORT_ITERATIONS,
+                                         UNDISTORT_EPS))
             out[ok] = n.reshape(-1, 2)
         return out.reshape(*shape, 2)
 
     def focal_px(self) -> float:
         return float(0.5 * (self.K[0, 0] + self.K[1, 1]))
 
-    def for_size(self, size: tuple[int, int], tolerance_px: int = 16) -> "Camera":
+    def for_size(self, size: tuple[int, int], tolerance_px: int = SIZE_TOLERANCE_PX) -> "Camera":
         """This camera for images of `size`: itself when the size is within tolerance_px (e.g. a
         1080-pixel video of a 1088-pixel calibration: the same pixels, cropped), scaled when the
         images are the calibrated ones resized (same aspect ratio, as Pose2Sim's binning); None
@@ -142,7 +158,7 @@ class Camera:
         if abs(w - cw) <= tolerance_px and abs(h - ch) <= tolerance_px:
             return self
         s = w / cw
-        if abs(h / ch - s) > 0.01 * s:
+        if abs(h / ch - s) > ASPECT_TOLERANCE * s:
             return None
         K = self.K.copy()
         K[:2, :2] *= s
@@ -308,7 +324,7 @@ def load_toml(path: str | Path) -> Calibration:
 def _looks_like_pose2sim(cams: list[Camera]) -> bool:
     # Pose2Sim writes its calibrations in a Z-up lab frame: no camera sits at the origin. Anipose's
     # world is one camera's frame: that camera has R = I and t = 0.
-    return not any(np.allclose(c.R, np.eye(3), atol=1e-9) and np.allclose(c.t, 0, atol=1e-9)
+    return not any(np.allclose(c.R, np.eye(3), atol=ORIGIN_ATOL) and np.allclose(c.t, 0, atol=ORIGIN_ATOL)
                    for c in cams)
 
 
@@ -316,6 +332,45 @@ def _looks_like_pose2sim(cams: list[Camera]) -> bool:
 # Qualisys
 
 QUALISYS_SUBPIXELS = 64  # Qualisys expresses pixel quantities in 1/64 sub-pixels
+
+
+# OpenCV's camera is Qualisys' (looking down its -Z, its Y up) turned half a turn about X.
+QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
+
+def _qca_camera(tag: ET.Element, name: str, binning: int, path: Path) -> Camera:
+    """One video camera of a Qualisys calibration (see load_qca); InputError when malformed."""
+    try:
+        fov = tag.find("fov_video").attrib
+        intrinsic = tag.find("intrinsic").attrib
+        transform = tag.find("transform").attrib
+
+        def value(key: str, intrinsic=intrinsic) -> float:
+            return float(intrinsic[key])
+        left, top = float(fov["left"]), float(fov["top"])
+        width = (float(fov["right"]) - left + 1) / binning
+        height = (float(fov["bottom"]) - top + 1) / binning
+        scale = QUALISYS_SUBPIXELS * binning
+        K = np.array([[value("focalLengthU") / scale, value("skew") / scale if "skew" in intrinsic else 0.0,
+                       value("centerPointU") / scale - left],
+                      [0.0, value("focalLengthV") / scale, value("centerPointV") / scale - top],
+                      [0.0, 0.0, 1.0]])
+        dist = np.array([value("radialDistortion1"), value("radialDistortion2"),
+                         value("tangentalDistortion1"), value("tangentalDistortion2"),
+                         value("radialDistortion3") if "radialDistortion3" in intrinsic else 0.0])
+        axes = np.array([[float(transform[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
+        position = np.array([float(transform[k]) for k in "xyz"]) / MM_PER_M
+    except (AttributeError, KeyError, ValueError) as e:
+        raise InputError(f"{path}: camera {name} is malformed ({e!r})") from None
+    # Qualisys: rows of `axes` are the camera's axes in the world.
+    R = QUALISYS_TO_OPENCV @ axes
+    t = -R @ position
+    u, _, vt = np.linalg.svd(R)  # the file's 16 digits are orthonormal to ~1e-9; make it exact
+    R = u @ vt
+    # Qualisys reports its residual in mm; in pixels at the camera's distance, as Pose2Sim does.
+    residual_mm = float(tag.attrib.get("avg-residual", "nan"))
+    error_px = residual_mm / MM_PER_M * K[0, 0] / max(float(np.linalg.norm(position)), MIN_CAMERA_DISTANCE_M)
+    return Camera(name, (round(width), round(height)), K, dist, R, t, False, error_px)
 
 
 def load_qca(path: str | Path, binning: int = 1) -> Calibration:
@@ -336,39 +391,7 @@ def load_qca(path: str | Path, binning: int = 1) -> Calibration:
         if not any(m in model for m in ("video", "none")):
             continue  # marker (infrared) cameras: not ours
         name = tag.attrib.get("serial", f"cam{len(cams) + 1}")
-        try:
-            fov = tag.find("fov_video").attrib
-            it = tag.find("intrinsic").attrib
-            tr = tag.find("transform").attrib
-
-            def f(k: str, it=it) -> float:
-                return float(it[k])
-            left, top = float(fov["left"]), float(fov["top"])
-            w = (float(fov["right"]) - left + 1) / binning
-            h = (float(fov["bottom"]) - top + 1) / binning
-            s = QUALISYS_SUBPIXELS * binning
-            K = np.array([[f("focalLengthU") / s, f("skew") / s if "skew" in it else 0.0,
-                           f("centerPointU") / s - left],
-                          [0.0, f("focalLengthV") / s, f("centerPointV") / s - top],
-                          [0.0, 0.0, 1.0]])
-            dist = np.array([f("radialDistortion1"), f("radialDistortion2"),
-                             f("tangentalDistortion1"), f("tangentalDistortion2"),
-                             f("radialDistortion3") if "radialDistortion3" in it else 0.0])
-            M = np.array([[float(tr[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
-            pos = np.array([float(tr[k]) for k in "xyz"]) / 1000.0
-        except (AttributeError, KeyError, ValueError) as e:
-            raise InputError(f"{p}: camera {name} is malformed ({e!r})") from None
-        # Qualisys: rows of M are the camera's axes in the world, the camera looks down its -Z and
-        # its Y is up; OpenCV's camera is that one turned half a turn about X.
-        flip = np.diag([1.0, -1.0, -1.0])
-        R = flip @ M
-        t = -R @ pos
-        u, _, vt = np.linalg.svd(R)  # the file's 16 digits are orthonormal to ~1e-9; make it exact
-        R = u @ vt
-        # Qualisys reports its residual in mm; in pixels at the camera's distance, as Pose2Sim does.
-        residual_mm = float(tag.attrib.get("avg-residual", "nan"))
-        error_px = residual_mm / 1000.0 * K[0, 0] / max(float(np.linalg.norm(pos)), 1e-9)
-        cams.append(Camera(name, (round(w), round(h)), K, dist, R, t, False, error_px))
+        cams.append(_qca_camera(tag, name, binning, p))
     if not cams:
         raise InputError(f"{p}: no video cameras in this Qualisys calibration")
     cams.sort(key=lambda c: _natural_key(c.name))

@@ -1,5 +1,13 @@
 """Calibration boards: their description, detection in an image, and a printable picture.
 
+Not to be confused with: pipeline.multicam.board_views (finds this board in the frames of videos,
+image folders or cameras), calibration_solver (board detections -> a Calibration), calibration (the
+Calibration / Camera types and their files) and calibration_job (the whole calibration run).
+
+In/out: `BoardSpec` (kind, counts, sizes in metres) from text or JSON; `detect` takes a BGR or grey
+image and gives a `Detection` (corner ids, pixels) or None; `write_board` / `write_printable_board`
+write the page as PNG, PDF (true size at the given dpi) and a JSON description.
+
 Two kinds:
   * ChArUco (recommended): a chessboard whose white squares hold ArUco markers, so every corner is
     identified even when the board is partly out of view or seen from any side. `cols x rows` are
@@ -32,12 +40,36 @@ import numpy as np
 
 from pipeline.core.errors import InputError, PipelineError
 
+try:  # Pillow writes the PDF; without it, the PNG and JSON only
+    from PIL import Image
+except ImportError:
+    Image = None
+
 DEFAULT_DICTIONARY = "DICT_5X5_100"
 MIN_CHARUCO_CORNERS = 6
 # A real detection of a planar board fits a homography to within lens distortion; a scrambled one
 # (a row matched to the wrong row) is off by a square or more.
 MAX_HOMOGRAPHY_RESIDUAL = 0.25  # in squares (of the board's image scale)
+HOMOGRAPHY_SLACK_PX = 1.0       # pixels of residual always allowed (tiny boards in the image)
 WORK_SIDE_PX = 1000             # checkerboards are searched for at about this size
+SUBPIX_WINDOW = 0.4             # corner refinement window, in squares of the image...
+SUBPIX_WINDOW_PX = (3, 11)      # ... within these many pixels
+SUBPIX_ITERATIONS, SUBPIX_EPS_PX = 40, 1e-3
+DEFAULT_BOARD = "charuco:7x5:32mm:24mm:DICT_5X5_100"
+PAGES_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "letter": (215.9, 279.4)}
+MARGIN_MM = 12.0
+LABEL_MM = 22.0  # room below the board for the text and the scale bar
+MM_PER_INCH = 25.4
+# The printed label: two lines of text and a 100 mm scale bar with 10 mm ticks, under the board.
+TEXT_GAP_MM = 6           # from the board to the first line's baseline
+LINE_GAP_MM = 5           # between baselines (and to the scale bar)
+FONT_MM = 0.11            # OpenCV font scale per mm
+LINE_MM = 0.25            # stroke width
+SMALL_FONT = 0.8          # second line and scale label, relative to the first
+SCALE_BAR_MM = 100
+TICK_MM = 10
+TICK_HEIGHT_MM, LONG_TICK_HEIGHT_MM = 2.5, 4  # every fifth tick is long
+SCALE_LABEL_GAP_MM = 2
 
 
 @dataclass(frozen=True)
@@ -220,7 +252,7 @@ def _homography_ok(board: BoardSpec, det: Detection) -> bool:
     res = np.linalg.norm(proj - det.corners_px, axis=1).max()
     # the image size of one square near the middle of the detection
     step = np.median(np.linalg.norm(np.diff(det.corners_px, axis=0), axis=1))
-    return bool(res <= MAX_HOMOGRAPHY_RESIDUAL * max(step, 1.0) + 1.0)
+    return bool(res <= MAX_HOMOGRAPHY_RESIDUAL * max(step, 1.0) + HOMOGRAPHY_SLACK_PX)
 
 
 def _square_mean(gray: np.ndarray, quad: np.ndarray) -> float:
@@ -276,9 +308,9 @@ def detect(board: BoardSpec, image: np.ndarray, thorough: bool = True) -> Detect
             continue
         c = (np.asarray(c, np.float32).reshape(-1, 1, 2) + 0.5) / sc - 0.5
         step = np.median(np.linalg.norm(np.diff(c.reshape(-1, 2), axis=0), axis=1))
-        win = int(np.clip(step * 0.4, 3, 11))
+        win = int(np.clip(step * SUBPIX_WINDOW, *SUBPIX_WINDOW_PX))
         c = cv2.cornerSubPix(gray, c, (win, win), (-1, -1),
-                             (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 40, 1e-3))
+                             (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, SUBPIX_ITERATIONS, SUBPIX_EPS_PX))
         d = Detection(ids, np.asarray(c, np.float64).reshape(-1, 2))
         if _homography_ok(board, d):
             break
@@ -296,18 +328,6 @@ def _charuco_detector(board: BoardSpec):
     if board not in _DETECTORS:
         _DETECTORS[board] = cv2.aruco.CharucoDetector(board.cv_board())
     return _DETECTORS[board]
-
-
-DEFAULT_BOARD = "charuco:7x5:32mm:24mm:DICT_5X5_100"
-
-
-PAGES_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0), "letter": (215.9, 279.4)}
-
-
-MARGIN_MM = 12.0
-
-
-LABEL_MM = 22.0  # room below the board for the text and the scale bar
 
 
 def _page_size_mm(text: str | None, board_mm: tuple[float, float]) -> tuple[float, float]:
@@ -340,7 +360,7 @@ def _page_size_mm(text: str | None, board_mm: tuple[float, float]) -> tuple[floa
 
 def render(board: BoardSpec, page_mm: tuple[float, float], dpi: int) -> tuple[np.ndarray, float]:
     """The page (uint8 grey) and the printed square side in mm (pixel rounding)."""
-    px_mm = dpi / 25.4
+    px_mm = dpi / MM_PER_INCH
     pps = int(round(board.square_m * 1000 * px_mm))
     img = board.image(pps)
     W, H = int(round(page_mm[0] * px_mm)), int(round(page_mm[1] * px_mm))
@@ -349,22 +369,30 @@ def render(board: BoardSpec, page_mm: tuple[float, float], dpi: int) -> tuple[np
     left = (W - img.shape[1]) // 2
     page[top:top + img.shape[0], left:left + img.shape[1]] = img
     square_mm = pps / px_mm
-    y = top + img.shape[0] + int(round(6 * px_mm))
-    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.11 * px_mm, max(1, int(0.25 * px_mm))
+    _draw_label(page, board, square_mm, left, top + img.shape[0], px_mm)
+    return page, square_mm
+
+
+def _draw_label(page: np.ndarray, board: BoardSpec, square_mm: float, left: int, bottom: int,
+                px_mm: float) -> None:
+    """Under the board (its bottom row `bottom`, pixels): what it is, how to use it, and a scale bar
+    to check the print's scale, drawn into `page` at px_mm pixels per millimetre."""
+    y = bottom + int(round(TEXT_GAP_MM * px_mm))
+    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, FONT_MM * px_mm, max(1, int(LINE_MM * px_mm))
     text = board.describe().replace(f"square {board.square_m * 1000:g} mm", f"square {square_mm:.2f} mm")
     cv2.putText(page, text, (left, y), font, scale, 0, thick, cv2.LINE_AA)
-    y2 = y + int(round(5 * px_mm))
+    y2 = y + int(round(LINE_GAP_MM * px_mm))
     cv2.putText(page, f"--board {board.text()}   print at 100% (actual size)", (left, y2), font,
-                scale * 0.8, 0, thick, cv2.LINE_AA)
-    # 100 mm scale bar with 10 mm ticks, to check the print's scale
-    yb = y2 + int(round(5 * px_mm))
-    x0, x1 = left, left + int(round(100 * px_mm))
+                scale * SMALL_FONT, 0, thick, cv2.LINE_AA)
+    yb = y2 + int(round(LINE_GAP_MM * px_mm))
+    x0, x1 = left, left + int(round(SCALE_BAR_MM * px_mm))
     cv2.line(page, (x0, yb), (x1, yb), 0, thick)
-    for k in range(11):
-        x = x0 + int(round(10 * k * px_mm))
-        cv2.line(page, (x, yb), (x, yb - int(round((2.5 if k % 5 else 4) * px_mm))), 0, thick)
-    cv2.putText(page, "100 mm", (x1 + int(2 * px_mm), yb), font, scale * 0.8, 0, thick, cv2.LINE_AA)
-    return page, square_mm
+    for k in range(SCALE_BAR_MM // TICK_MM + 1):
+        x = x0 + int(round(TICK_MM * k * px_mm))
+        tick = TICK_HEIGHT_MM if k % 5 else LONG_TICK_HEIGHT_MM
+        cv2.line(page, (x, yb), (x, yb - int(round(tick * px_mm))), 0, thick)
+    cv2.putText(page, "100 mm", (x1 + int(SCALE_LABEL_GAP_MM * px_mm), yb), font, scale * SMALL_FONT, 0, thick,
+                cv2.LINE_AA)
 
 
 def write_board(board: BoardSpec, out: Path, page: str | None = None, dpi: int = 300) -> dict:
@@ -381,13 +409,20 @@ def write_board(board: BoardSpec, out: Path, page: str | None = None, dpi: int =
     png, pdf, js = out.with_suffix(".png"), out.with_suffix(".pdf"), out.with_suffix(".json")
     if not cv2.imwrite(str(png), img):
         raise PipelineError(f"cannot write {png}")
-    try:
-        from PIL import Image
+    if Image is not None:
         Image.fromarray(img).save(pdf, "PDF", resolution=float(dpi))
-    except ImportError:
+    else:
         pdf = None
     desc = board.to_dict() | {"printed_square_mm": round(square_mm, 4), "page_mm": list(page_mm),
                               "dpi": dpi, "png": png.name, "pdf": pdf.name if pdf else None,
                               "spec": board.text()}
     js.write_text(json.dumps(desc, indent=2))
     return desc
+
+
+def write_printable_board(spec: str, out: str | Path, page: str | None = None,
+                          dpi: int = 300) -> tuple[BoardSpec, dict]:
+    """The board of text spec `spec` (see the module docstring) written as out (.png), its .pdf and
+    .json (write_board); returns the board and the JSON description."""
+    board = BoardSpec.parse(spec)
+    return board, write_board(board, Path(out), page, dpi)

@@ -23,11 +23,18 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
 from pipeline.core.tracks import Tracks
+from pipeline.multicam.view_sampling import DEFAULT_FPS
 
-CUTOFF_HZ = 6.0
-MIN_VISIBILITY = 0.4
-MIN_OVERLAP_S = 0.5
-MIN_OVERLAP_FRACTION = 0.5
+CUTOFF_HZ = 6.0             # low-pass of the motion signal, Hz (Pose2Sim's)
+FILTER_ORDER = 4            # Butterworth order of that low-pass
+MIN_FILTER_RUN = 27         # samples: shorter runs of the signal are left unfiltered (sosfiltfilt's padding)
+MIN_VISIBILITY = 0.4        # landmarks less visible than this do not move the signal
+MIN_BODY_HEIGHT = 0.02      # image heights: a smaller body gives no signal
+MIN_OVERLAP_S = 0.5         # seconds two signals must share at a lag for it to count...
+MIN_OVERLAP_FRACTION = 0.5  # ... and this fraction of the shorter one...
+MIN_OVERLAP_SAMPLES = 8     # ... and this many samples
+MARGIN_WINDOW_S = 0.25      # seconds: lags further than this from the peak compete with it (the margin)
+MAX_SUBFRAME_STEP = 0.5     # the parabola's peak moves the offset at most this many grid steps
 BODY_LANDMARKS = np.arange(11, 33)  # shoulders down: the face points add little but noise
 
 
@@ -48,6 +55,7 @@ class TimeOffset:
     correlation: np.ndarray
 
     def reliable(self, min_confidence: float = 0.5, min_margin: float = 0.05) -> bool:
+        """The offset is finite, its correlation at least min_confidence and its margin min_margin."""
         return bool(np.isfinite(self.offset_s) and self.confidence >= min_confidence
                     and self.margin >= min_margin)
 
@@ -68,7 +76,7 @@ def motion_signal(tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames
         height = np.nanmedian(np.nanmax(all_y, 1) - np.nanmin(all_y, 1))
-    if not np.isfinite(height) or height < 0.02:
+    if not np.isfinite(height) or height < MIN_BODY_HEIGHT:
         return t, sig
     # central differences over the frame's neighbours
     dt = t[2:] - t[:-2]
@@ -100,36 +108,21 @@ def _lowpass(s: np.ndarray, fs: float) -> np.ndarray:
     out = s.copy()
     if CUTOFF_HZ >= fs / 2:
         return out
-    sos = butter(4, CUTOFF_HZ / (fs / 2), output="sos")
+    sos = butter(FILTER_ORDER, CUTOFF_HZ / (fs / 2), output="sos")
     ok = np.isfinite(s)
     edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(np.int8), 0]))
     for a, b in zip(edges[::2], edges[1::2]):
-        if b - a > 27:  # sosfiltfilt's default padding needs 3 * (2 * sections + 1) samples
+        if b - a > MIN_FILTER_RUN:  # sosfiltfilt's default padding needs 3 * (2 * sections + 1) samples
             out[a:b] = sosfiltfilt(sos, s[a:b])
     return out
 
 
-def estimate_offset(reference: Tracks, other: Tracks, max_offset_s: float = 2.0,
-                    subframe: bool = True) -> TimeOffset:
-    """Offset of `other` relative to `reference` (see the module docstring)."""
-    ta, sa = motion_signal(reference)
-    tb, sb = motion_signal(other)
-    fps = max(float(reference.fps or 30.0), float(other.fps or 30.0))
-    dt = 1.0 / fps
-    # Both on one grid covering both recordings (times of each in its own clock).
-    ga = np.arange(ta[0], ta[-1] + dt / 2, dt) if len(ta) else np.zeros(0)
-    gb = np.arange(tb[0], tb[-1] + dt / 2, dt) if len(tb) else np.zeros(0)
-    a = _lowpass(_resample(ta, sa, ga), fps)
-    b = _lowpass(_resample(tb, sb, gb), fps)
-    max_lag = int(round(max_offset_s * fps))
-    lags = np.arange(-max_lag, max_lag + 1)
+def _correlation(a: np.ndarray, b: np.ndarray, lags: np.ndarray, base_i: int, min_n: int,
+                 dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(correlation (L,), overlap_s (L,)) of signals a and b on grids dt seconds apart, b's starting
+    base_i steps after a's, at each lag (L,) in steps; NaN / 0 where fewer than min_n samples pair."""
     corr = np.full(len(lags), np.nan)
     overlap = np.zeros(len(lags))
-    # Short overlaps correlate well by chance: demand most of the shorter recording.
-    shorter = min(len(a), len(b))
-    min_n = max(int(MIN_OVERLAP_S * fps), int(MIN_OVERLAP_FRACTION * shorter), 8)
-    base = (gb[0] - ga[0]) / dt if len(ga) and len(gb) else 0.0  # grid b starts this many steps after a
-    base_i = int(round(base))
     for k, lag in enumerate(lags):
         # a[i] pairs with b[j] where time_b = time_a + lag*dt, i.e. j = i + lag - base_i
         shift = lag - base_i
@@ -145,17 +138,51 @@ def estimate_offset(reference: Tracks, other: Tracks, max_offset_s: float = 2.0,
         if den > 0:
             corr[k] = (x * y).sum() / den
             overlap[k] = m.sum() * dt
+    return corr, overlap
+
+
+def _subframe_shift(corr: np.ndarray, k: int) -> float | None:
+    """Where the parabola through corr[k - 1 .. k + 1] peaks, in steps from k (at most
+    MAX_SUBFRAME_STEP); None when a neighbour is missing or it does not curve down."""
+    if not (0 < k < len(corr) - 1 and np.isfinite(corr[k - 1]) and np.isfinite(corr[k + 1])):
+        return None
+    c0, c1, c2 = corr[k - 1], corr[k], corr[k + 1]
+    den = c0 - 2 * c1 + c2
+    if not den < 0:
+        return None
+    return float(np.clip(0.5 * (c0 - c2) / den, -MAX_SUBFRAME_STEP, MAX_SUBFRAME_STEP))
+
+
+def estimate_offset(reference: Tracks, other: Tracks, max_offset_s: float = 2.0,
+                    subframe: bool = True) -> TimeOffset:
+    """Offset of `other` relative to `reference` (see the module docstring)."""
+    t_ref, signal_ref = motion_signal(reference)
+    t_other, signal_other = motion_signal(other)
+    fps = max(float(reference.fps or DEFAULT_FPS), float(other.fps or DEFAULT_FPS))
+    dt = 1.0 / fps
+    # Both on one grid covering both recordings (times of each in its own clock).
+    grid_ref = np.arange(t_ref[0], t_ref[-1] + dt / 2, dt) if len(t_ref) else np.zeros(0)
+    grid_other = np.arange(t_other[0], t_other[-1] + dt / 2, dt) if len(t_other) else np.zeros(0)
+    a = _lowpass(_resample(t_ref, signal_ref, grid_ref), fps)
+    b = _lowpass(_resample(t_other, signal_other, grid_other), fps)
+    max_lag = int(round(max_offset_s * fps))
+    lags = np.arange(-max_lag, max_lag + 1)
+    # Short overlaps correlate well by chance: demand most of the shorter recording.
+    shorter = min(len(a), len(b))
+    min_n = max(int(MIN_OVERLAP_S * fps), int(MIN_OVERLAP_FRACTION * shorter), MIN_OVERLAP_SAMPLES)
+    # grid b starts this many steps after a
+    base = (grid_other[0] - grid_ref[0]) / dt if len(grid_ref) and len(grid_other) else 0.0
+    base_i = int(round(base))
+    corr, overlap = _correlation(a, b, lags, base_i, min_n, dt)
     lag_s = lags * dt + (base - base_i) * dt
     if not np.isfinite(corr).any():
         return TimeOffset(float("nan"), float("nan"), 0.0, 0.0, lag_s, corr)
     k = int(np.nanargmax(corr))
     peak = float(corr[k])
     off = float(lag_s[k])
-    if subframe and 0 < k < len(corr) - 1 and np.isfinite(corr[k - 1]) and np.isfinite(corr[k + 1]):
-        c0, c1, c2 = corr[k - 1], corr[k], corr[k + 1]
-        den = c0 - 2 * c1 + c2
-        if den < 0:
-            off += float(np.clip(0.5 * (c0 - c2) / den, -0.5, 0.5)) * dt
-    far = np.abs(lag_s - lag_s[k]) > 0.25
+    shift = _subframe_shift(corr, k) if subframe else None
+    if shift is not None:
+        off += shift * dt
+    far = np.abs(lag_s - lag_s[k]) > MARGIN_WINDOW_S
     margin = peak - float(np.nanmax(corr[far])) if np.isfinite(corr[far]).any() else peak
     return TimeOffset(off, peak, margin, float(overlap[k]), lag_s, corr)

@@ -1,32 +1,35 @@
 """Many takes at once: every video of a list, folder or glob processed into its own session, in
-parallel worker processes, with one summary table at the end.
+parallel worker processes, with one summary table at the end (`python -m pipeline.batch`).
 
-    python -m pipeline.batch takes/*.mp4 [--out sessions] [--workers N]
-    python -m pipeline.batch takes/                       # every video in the folder (not recursive)
-    python -m pipeline.batch takes/ --executor dask --address tcp://scheduler:8786
-    python -m pipeline.batch takes/ --executor ray --address ray://head:10001
-
-Each take runs `pipeline.process.process_video` in its own worker (one take per worker at a time)
-and writes `<out>/<video name>/` (a suffix _2, _3 ... when two videos share a name). A take that
-fails (unreadable, nothing tracked, ...) is reported in the table with its one-line error and does
-not stop the others. The table is printed once all takes are done and saved as
-`<out>/batch_summary.json` and `.csv`. Exit code: 0 when every take succeeded, 1 otherwise.
+`process_batch(inputs, out_root)` expands the inputs (`expand_inputs`), runs every take
+(`run_batch`) and saves the summary (`write_summary`); `summary_table` formats it for the console.
+Each take runs `pipeline.session.single_camera.process_video` in its own worker (`run_take`, one
+take per worker at a time) and writes `<out>/<video name>/` (a suffix _2, _3 ... when two videos
+share a name). A take that fails (unreadable, nothing tracked, ...) is reported in the summary with
+its one-line error and exit code and does not stop the others. Results are plain dicts (the
+fields of `TakeResult`), so they cross process and cluster boundaries.
 
 Executors: "local" (default) is a process pool on this machine (workers = min(cores, takes)).
-"dask" and "ray" send the same function to a running cluster (`--address`; without it, a
+"dask" and "ray" send the same function to a running cluster (`address`; without it, a
 throw-away local cluster); they are imported only when chosen. The workers must see the videos and
 the output folder at the same paths (a shared file system) and have this package installed.
 """
 from __future__ import annotations
 
 import csv
+import glob
 import json
+import multiprocessing
 import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pipeline.core.errors import InputError, PipelineError
+from pipeline.core.quiet import send_native_stderr_to_devnull
+from pipeline.session.single_camera import process_video
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".ts", ".mts", ".3gp"}
@@ -35,6 +38,8 @@ EXECUTORS = ("local", "dask", "ray")
 
 @dataclass
 class TakeResult:
+    """One take's line of the summary: its frames, tracking and face rig figures, or its error."""
+
     take: str
     video: str
     out: str
@@ -53,7 +58,6 @@ def expand_inputs(inputs) -> list[Path]:
     """Files, folders (their video files, sorted) and glob patterns -> video paths, in order,
     without duplicates. A path that does not exist and matches nothing is kept, so its take fails
     with the usual one-line error."""
-    import glob
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -88,13 +92,10 @@ def session_dirs(videos: list[Path], out_root: Path) -> list[Path]:
 def run_take(video: str, out_dir: str, max_gap_s: float = 0.25) -> dict:
     """Process one take; never raises: failures come back as a failed TakeResult (as a dict, so
     it crosses process and cluster boundaries as plain data)."""
-    from pipeline.core.errors import PipelineError
     t0 = time.perf_counter()
     res = TakeResult(take=Path(video).stem, video=str(video), out=str(out_dir))
     try:
-        from pipeline.core.quiet import send_native_stderr_to_devnull
         send_native_stderr_to_devnull()
-        from pipeline.session.single_camera import process_video
         m = process_video(video, out_dir, max_gap_s, progress=False)
         res.frames = m["input"]["frames"]
         res.duration_s = m["input"]["duration_s"]
@@ -120,9 +121,8 @@ def run_take(video: str, out_dir: str, max_gap_s: float = 0.25) -> dict:
 
 
 def _local(jobs, workers: int, **_):
-    import multiprocessing as mp
     # spawn: MediaPipe's threads do not survive fork; each worker starts clean.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         futs = {ex.submit(run_take, *job): job for job in jobs}
         for f in as_completed(futs):
             try:
@@ -196,6 +196,24 @@ def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = N
     return [by_out[str(d)] for d in dirs]
 
 
+def process_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
+                  executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
+                  on_start=None, on_result=None) -> list[dict]:
+    """`python -m pipeline.batch`: every take of `inputs` (files, folders, globs) processed into
+    its own session folder under out_root, the summary saved as batch_summary.json and .csv there;
+    returns one result dict per take, in input order. InputError (one line) when the inputs hold
+    no video. on_start(number of takes) is called before the first take starts, on_result(result)
+    as each take finishes."""
+    videos = expand_inputs(inputs)
+    if not videos:
+        raise InputError(f"no video files in {' '.join(map(str, inputs))}")
+    if on_start is not None:
+        on_start(len(videos))
+    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result)
+    write_summary(results, Path(out_root))
+    return results
+
+
 COLUMNS = (("take", "take"), ("frames", "frames"), ("duration_s", "duration s"),
            ("face_frames", "face"), ("body_frames", "body"), ("rig_error_mm", "rig err mm"),
            ("status", "status"), ("seconds", "time s"), ("out", "output / error"))
@@ -227,6 +245,7 @@ def summary_table(results: list[dict]) -> str:
 
 
 def write_summary(results: list[dict], out_root: Path) -> tuple[Path, Path]:
+    """The results as out_root/batch_summary.json and batch_summary.csv (one row per take)."""
     js = out_root / "batch_summary.json"
     js.write_text(json.dumps(results, indent=2))
     cs = out_root / "batch_summary.csv"

@@ -1,13 +1,16 @@
-"""Recorded video -> session folder with tracks, manifest and an animated avatar.glb.
+"""Every stage after tracking, shared by one video, several cameras and the live take:
+raw `Tracks` of a take -> a session folder.
 
-    python -m pipeline.process VIDEO [--out DIR]
-
-The session folder holds:
-  tracks.npz     per-frame MediaPipe face and pose tracks (see pipeline/tracks.py for every array)
-  avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
+`finish_session(raw, out, ...)` runs the named steps below in order and writes into `out`:
+  tracks.npz     per-frame MediaPipe face and pose tracks, short gaps filled (pipeline.core.tracks)
   texture.png    the head's base colour (1024 x 1024; avatar.glb embeds it as JPEG, quality 95)
+  latent.npz     the expression rig's latent track, when the take has a face (pipeline.face.latent_rig)
+  avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
+  avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv   the engine formats (pipeline.export.formats)
   preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
   manifest.json  what went in, what came out, what was filled or missing, measured errors
+and returns the manifest (a dict, as written). Lengths are metres in the tracks and the avatar,
+millimetres and degrees in the manifest's error figures, times in seconds.
 """
 from __future__ import annotations
 
@@ -17,27 +20,107 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
 
+from models.expression_training import finetune
 from models.threads import torch_threads
+from pipeline.body.mesh import build_body_mesh
+from pipeline.body.skeleton import Skeleton, build_skeleton
+from pipeline.body.solve import BodyMotion, solve_body
 from pipeline.core.errors import AssetError, InputError, NothingTrackedError, PipelineError
+from pipeline.core.mesh import SkinnedMesh
+from pipeline.core.tracks import ARKIT_NAMES, POSE, Tracks, fill_short_gaps, gap_spans
+from pipeline.export.avatar import build_take, head_part
+from pipeline.export.formats import export_formats
+from pipeline.export.gltf import Take, build_gltf, write_glb
+from pipeline.export.preview import contact_sheet
+from pipeline.face.head_mesh import HeadMesh, build_head, extend_deltas
+from pipeline.face.head_space import face_points_m
+from pipeline.face.head_texture import TextureResult, build_head_texture
+from pipeline.face.latent_rig import latent_expression, load_model, observed_scores
+from pipeline.face.latent_track import LatentParams, LatentTrack
+from pipeline.face.rig import FaceRig, fit_face_rig
+from pipeline.face.weights import morph_weights
+from pipeline.tracking.tracker import torso_tilt_deg
 
 UPRIGHT_TILT_DEG = 45.0  # a body that is never within this of upright, with no face, is not a person
+N_FACE_MESH_POINTS = 468  # the face rig's deltas cover MediaPipe's face mesh; the irises are not morphed
+MIN_EXPRESSION_FRAMES = 2  # frames with every blendshape score seen, over all views, for the latent rig
+EXPRESSION_THREADS = 1    # small models: more torch threads only fight MediaPipe's (5x slower at 2)
+MIN_BONE_VISIBILITY = 0.8  # MediaPipe visibility (0..1) of both ends of a limb for its error to count
+MEDIAPIPE_TO_GLTF_AXES = np.array([1, -1, -1], np.float32)  # MediaPipe world (y down, z away) -> glTF
+
+# Limb bones of the skeleton and the tracked landmarks at their ends (bone_direction_error_deg).
+LIMB_LANDMARKS = {
+    "leftUpperArm": ("left_shoulder", "left_elbow"), "leftLowerArm": ("left_elbow", "left_wrist"),
+    "rightUpperArm": ("right_shoulder", "right_elbow"), "rightLowerArm": ("right_elbow", "right_wrist"),
+    "leftUpperLeg": ("left_hip", "left_knee"), "leftLowerLeg": ("left_knee", "left_ankle"),
+    "rightUpperLeg": ("right_hip", "right_knee"), "rightLowerLeg": ("right_knee", "right_ankle")}
+# The joint at the far end of each limb bone.
+LIMB_CHILD = {
+    "leftUpperArm": "leftLowerArm", "leftLowerArm": "leftHand", "rightUpperArm": "rightLowerArm",
+    "rightLowerArm": "rightHand", "leftUpperLeg": "leftLowerLeg", "leftLowerLeg": "leftFoot",
+    "rightUpperLeg": "rightLowerLeg", "rightLowerLeg": "rightFoot"}
 
 
 @dataclass
 class Stopwatch:
+    """Seconds each stage took, by stage name, in the order they ran (the manifest's timings_s)."""
+
     times: dict = field(default_factory=dict)
 
     def lap(self, name: str, t0: float) -> float:
+        """Record the time since t0 (time.perf_counter seconds) as stage `name`; return now."""
         self.times[name] = round(time.perf_counter() - t0, 3)
         return time.perf_counter()
 
 
+@dataclass
+class FaceStage:
+    """The take's face rig and the head built from its neutral face."""
+
+    rig: FaceRig
+    head: HeadMesh
+    deltas_m: np.ndarray  # (51, V, 3) per-morph-target offsets of the head's V vertices, metres
+
+
+@dataclass
+class BodyStage:
+    """The take's skeleton, its motion and the body mesh skinned to it."""
+
+    skel: Skeleton
+    motion: BodyMotion
+    mesh: SkinnedMesh
+
+
+@dataclass
+class ExpressionStage:
+    """The head's morph weights, (N, 51) in ARKIT_NAMES order, per frame; `latent` is the latent
+    rig's track when the take has a face (None: the raw scores, neutral without a face)."""
+
+    weights: np.ndarray
+    latent: LatentTrack | None
+
+
+@dataclass
+class SessionResult:
+    """What the stages made, for the manifest."""
+
+    raw: Tracks          # as tracked
+    tracks: Tracks       # short gaps filled, as saved
+    face: FaceStage
+    texture: TextureResult
+    body: BodyStage
+    expression: ExpressionStage
+    take: Take
+    glb: Path
+    engine_files: dict   # the engine formats' {kind: file name}
+
+
 def check_trackable(tracks) -> list[str]:
     """Raise NothingTrackedError when there is no face and no person; return warnings otherwise."""
-    from pipeline.tracking.tracker import torso_tilt_deg
-
     n = tracks.n_frames
     faces = int(tracks.face_valid.sum())
     bodies = int(tracks.pose_valid.sum())
@@ -58,12 +141,94 @@ def check_trackable(tracks) -> list[str]:
 
 
 def make_session_dir(out_dir: str | Path) -> Path:
+    """The session folder, created with its parents; InputError (one line) when it cannot be."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create session folder {out}: {e.strerror}") from None
     return out
+
+
+def check_and_fill(raw: Tracks, out: Path, max_gap_s: float) -> tuple[list[str], Tracks]:
+    """Check the take has someone in it, fill gaps up to max_gap_s seconds and save tracks.npz;
+    returns (warnings, filled tracks)."""
+    warnings = check_trackable(raw)
+    tracks = fill_short_gaps(raw, max_gap_s)
+    tracks.save(out / "tracks.npz")
+    return warnings, tracks
+
+
+def fit_face(tracks: Tracks) -> FaceStage:
+    """The face rig fitted to the take's face points (metres, head space), the head built from its
+    neutral face, and the rig's morph targets carried over to every head vertex."""
+    rig = fit_face_rig(face_points_m(tracks), tracks.blendshapes, tracks.face_valid, tracks.t_s)
+    head = build_head(rig.neutral_m)
+    return FaceStage(rig, head, extend_deltas(head, rig.deltas_m[:, :N_FACE_MESH_POINTS]))
+
+
+def texture_head(tracks: Tracks, frame_at, head: HeadMesh, cameras: list | None, out: Path) -> TextureResult:
+    """The head's texture from the take's frames, saved as texture.png; a texture that fails is
+    skipped (the result says why), since it is not worth losing the take's avatar over, but a
+    missing or corrupt model file is the user's to fix (AssetError is raised)."""
+    try:
+        tex = build_head_texture(tracks, frame_at, head, cameras=cameras)
+    except AssetError:
+        raise
+    except Exception as e:
+        tex = TextureResult(None, None, None, None, {}, skipped=f"texture failed ({type(e).__name__}: {e})")
+    if tex.image is not None:
+        try:
+            tex.save(out / "texture.png")
+        except OSError as e:
+            raise PipelineError(f"cannot write {out / 'texture.png'}: {e}") from None
+    return tex
+
+
+def fit_body(tracks: Tracks, head: HeadMesh) -> BodyStage:
+    """The skeleton measured from the take (eyes where the head's are), its motion and body mesh."""
+    skel = build_skeleton(tracks, eye_centres_face_m=head.eye_centres_m)
+    return BodyStage(skel, solve_body(skel, tracks), build_body_mesh(skel))
+
+
+def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -> ExpressionStage:
+    """The head's morph weights per frame.
+
+    With at least MIN_EXPRESSION_FRAMES fully seen frames: through the latent rig (the VAE
+    fine-tuned on this take, smoothed without lag, short face losses filled in latent space,
+    several cameras fused by one latent per frame explaining every view), saved as latent.npz.
+    Otherwise MediaPipe's scores as they are (no face: neutral).
+    """
+    views = list(expression_views) if expression_views is not None else [observed_scores(tracks)]
+    if sum(int(np.isfinite(v).all(1).sum()) for v in views) < MIN_EXPRESSION_FRAMES:
+        return ExpressionStage(morph_weights(tracks.blendshapes, tracks.face_valid), None)
+    with torch_threads(EXPRESSION_THREADS):
+        vae = finetune(load_model(), views)
+        latent = latent_expression(vae, views, tracks.t_s, LatentParams())
+    latent.save(out / "latent.npz")
+    return ExpressionStage(latent.weights.astype(np.float32), latent)
+
+
+def export_avatar(take_name: str, tracks: Tracks, face: FaceStage, tex: TextureResult, body: BodyStage,
+                  weights: np.ndarray, out: Path) -> tuple[Take, Path]:
+    """Write avatar.glb: body and textured head on the skeleton, one take keyed at every frame;
+    returns (the take, the file's path)."""
+    take = build_take(take_name, tracks.t_s, tracks.duration_s, weights, body.motion, body.skel)
+    meshes = [body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image)]
+    gltf, blob = build_gltf(
+        body.skel.names, body.skel.parents, body.skel.rest_local_m, meshes, take,
+        extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
+    glb = out / "avatar.glb"
+    try:
+        write_glb(glb, gltf, blob)
+    except OSError as e:
+        raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
+    return take, glb
+
+
+def write_preview(frame_at, tracks: Tracks, glb: Path, out: Path) -> None:
+    """preview.png: frames of the take with their landmarks above the avatar read back from glb."""
+    cv2.imwrite(str(out / "preview.png"), contact_sheet(frame_at, tracks, glb))
 
 
 def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
@@ -78,158 +243,104 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     on the take's timeline (NaN where it does not see the face well), which the latent rig fuses
     by encoding each view; without it, the tracks' own scores.
     """
-    import cv2
-
-    from pipeline.body.mesh import build_body_mesh
-    from pipeline.body.skeleton import build_skeleton
-    from pipeline.body.solve import solve_body
-    from pipeline.core.tracks import ARKIT_NAMES, fill_short_gaps, gap_spans
-    from pipeline.export.avatar import build_take, head_part
-    from pipeline.export.gltf import build_gltf, write_glb
-    from pipeline.export.preview import contact_sheet
-    from pipeline.face import latent_rig
-    from pipeline.face.head_mesh import build_head, extend_deltas
-    from pipeline.face.head_space import face_points_m
-    from pipeline.face.head_texture import TextureResult, build_head_texture
-    from pipeline.face.rig import fit_face_rig
-    from pipeline.face.weights import morph_weights
-
     t0 = time.perf_counter()
-    warnings = check_trackable(raw)
-    tracks = fill_short_gaps(raw, max_gap_s)
-    tracks.save(out / "tracks.npz")
-
-    points = face_points_m(tracks)
-    rig = fit_face_rig(points, tracks.blendshapes, tracks.face_valid, tracks.t_s)
-    head = build_head(rig.neutral_m)
-    head_deltas = extend_deltas(head, rig.deltas_m[:, :468])
+    warnings, tracks = check_and_fill(raw, out, max_gap_s)
+    face = fit_face(tracks)
     t0 = sw.lap("face_rig", t0)
-
-    try:
-        tex = build_head_texture(tracks, frame_at, head, cameras=texture_cameras)
-    except AssetError:
-        raise                    # a missing or corrupt model file: the user must fix the install
-    except Exception as e:       # the texture is not worth losing the take's avatar over
-        tex = TextureResult(None, None, None, None, {}, skipped=f"texture failed ({type(e).__name__}: {e})")
-    if tex.image is not None:
-        try:
-            tex.save(out / "texture.png")
-        except OSError as e:
-            raise PipelineError(f"cannot write {out / 'texture.png'}: {e}") from None
-    else:
+    tex = texture_head(tracks, frame_at, face.head, texture_cameras, out)
+    if tex.image is None:
         warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
     t0 = sw.lap("texture", t0)
-
-    skel = build_skeleton(tracks, eye_centres_face_m=head.eye_centres_m)
-    motion = solve_body(skel, tracks)
-    body = build_body_mesh(skel)
+    body = fit_body(tracks, face.head)
     t0 = sw.lap("body_solve", t0)
-
-    lt = None
-    views = list(expression_views) if expression_views is not None else [latent_rig.observed_scores(tracks)]
-    if sum(int(np.isfinite(v).all(1).sum()) for v in views) >= 2:
-        # Expression through the latent rig: the VAE fine-tuned on this take, smoothed without lag,
-        # short face losses filled in latent space, several cameras fused by one latent per frame
-        # explaining every view; the head is driven by the decoded weights.
-        with torch_threads(1):  # small models: more threads only fight MediaPipe's (5x slower at 2)
-            vae = latent_rig.finetune(latent_rig.load_model(), views)
-            lt = latent_rig.latent_expression(vae, views, tracks.t_s, latent_rig.LatentParams())
-        lt.save(out / "latent.npz")
-        weights = lt.weights.astype(np.float32)
-    else:
-        weights = morph_weights(tracks.blendshapes, tracks.face_valid)  # no face: neutral
+    expression = solve_expression(tracks, expression_views, out)
     t0 = sw.lap("expression", t0)
-    take = build_take(take_name, tracks.t_s, tracks.duration_s, weights, motion, skel)
-    meshes = [body, head_part(head, head_deltas, skel, tex.image)]
-    gltf, blob = build_gltf(
-        skel.names, skel.parents, skel.rest_local_m, meshes, take,
-        extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
-    glb = out / "avatar.glb"
-    try:
-        write_glb(glb, gltf, blob)
-    except OSError as e:
-        raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
+    take, glb = export_avatar(take_name, tracks, face, tex, body, expression.weights, out)
     t0 = sw.lap("export", t0)
-    from pipeline.export.formats import export_formats
     engine = export_formats(out)  # avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv
     t0 = sw.lap("engine_export", t0)
-
-    cv2.imwrite(str(out / "preview.png"), contact_sheet(frame_at, tracks, glb))
+    write_preview(frame_at, tracks, glb, out)
     sw.lap("preview", t0)
+    result = SessionResult(raw, tracks, face, tex, body, expression, take, glb, engine["files"])
+    manifest = build_manifest(result, tool, input_info, max_gap_s, sw.times, warnings)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
 
-    body_err = bone_direction_error_deg(skel, motion, tracks)
-    manifest = {
+
+def build_manifest(result: SessionResult, tool: str, input_info: dict | None, max_gap_s: float,
+                   times: dict, warnings: list[str]) -> dict:
+    """The session's manifest.json (as a dict): input, outputs, tracking, expression, face rig,
+    texture, body, animation, avatar, timings and warnings."""
+    tracks, tex, lt = result.tracks, result.texture, result.expression.latent
+    skel, rig, head = result.body.skel, result.face.rig, result.face.head
+    return {
         "tool": f"dhcap {tool}",
         "python": platform.python_version(),
         "input": {**(input_info or {}), "fps": round(tracks.fps, 4), "frames": tracks.n_frames,
                   "duration_s": round(tracks.duration_s, 4)},
         "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
-                    "manifest": "manifest.json", **engine["files"],
+                    "manifest": "manifest.json", **result.engine_files,
                     **({"texture": "texture.png"} if tex.image is not None else {}),
                     **({"latent": "latent.npz"} if lt is not None else {})},
-        "tracking": {
-            "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
-            "face_filled_frames": int(tracks.face_filled.sum()),
-            "body_filled_frames": int(tracks.pose_filled.sum()),
-            "max_filled_gap_s": max_gap_s,
-            "face_missing_spans_s": _spans_s(tracks, gap_spans(tracks.face_valid)),
-            "body_missing_spans_s": _spans_s(tracks, gap_spans(tracks.pose_valid)),
-        },
+        "tracking": _tracking_section(result.raw, tracks, max_gap_s),
         "expression": lt.summary() if lt is not None else None,
         "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
                      "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
                      "morph_targets": list(ARKIT_NAMES)},
         "texture": {**tex.stats, "skipped": tex.skipped or None},
-        "body": {"joints": list(skel.names), "mean_bone_direction_error_deg": body_err,
+        "body": {"joints": list(skel.names),
+                 "mean_bone_direction_error_deg": bone_direction_error_deg(skel, result.body.motion, tracks),
                  "height_m": _r(skel.height_m)},
-        "animation": {"keys": int(len(take.times_s)), "duration_s": round(float(take.times_s[-1]), 6),
-                      "interpolation": "LINEAR"},
-        "avatar": {"file": "avatar.glb", "bytes": glb.stat().st_size,
-                   "head_vertices": int(len(head.positions_m)), "body_vertices": int(len(body.positions))},
-        "timings_s": sw.times,
+        "animation": {"keys": int(len(result.take.times_s)),
+                      "duration_s": round(float(result.take.times_s[-1]), 6), "interpolation": "LINEAR"},
+        "avatar": {"file": "avatar.glb", "bytes": result.glb.stat().st_size,
+                   "head_vertices": int(len(head.positions_m)),
+                   "body_vertices": int(len(result.body.mesh.positions))},
+        "timings_s": times,
         "warnings": warnings,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
+
+
+def _tracking_section(raw: Tracks, tracks: Tracks, max_gap_s: float) -> dict:
+    """Frames with a face / body as tracked, frames filled, and the spans still missing (seconds)."""
+    return {
+        "face_frames": int(raw.face_valid.sum()), "body_frames": int(raw.pose_valid.sum()),
+        "face_filled_frames": int(tracks.face_filled.sum()),
+        "body_filled_frames": int(tracks.pose_filled.sum()),
+        "max_filled_gap_s": max_gap_s,
+        "face_missing_spans_s": _spans_s(tracks, gap_spans(tracks.face_valid)),
+        "body_missing_spans_s": _spans_s(tracks, gap_spans(tracks.pose_valid)),
+    }
 
 
 def _r(x: float, nd: int = 3):
+    """x rounded to nd decimals for the manifest; None when missing or not finite."""
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
 
 
 def _spans_s(tracks, spans) -> list[list[float]]:
+    """Frame spans [start, end) -> [first, last] frame times in seconds, to the millisecond."""
     t = tracks.t_s
     return [[round(float(t[s]), 3), round(float(t[e - 1]), 3)] for s, e in spans]
 
 
 def bone_direction_error_deg(skel, motion, tracks) -> dict:
     """Mean angle between each solved limb bone and the tracked landmark direction, degrees,
-    over frames where both ends are visible (visibility >= 0.8) and not filled."""
-    from pipeline.core.tracks import POSE
-    pairs = {"leftUpperArm": ("left_shoulder", "left_elbow"), "leftLowerArm": ("left_elbow", "left_wrist"),
-             "rightUpperArm": ("right_shoulder", "right_elbow"), "rightLowerArm": ("right_elbow", "right_wrist"),
-             "leftUpperLeg": ("left_hip", "left_knee"), "leftLowerLeg": ("left_knee", "left_ankle"),
-             "rightUpperLeg": ("right_hip", "right_knee"), "rightLowerLeg": ("right_knee", "right_ankle")}
-    child = {"leftUpperArm": "leftLowerArm", "leftLowerArm": "leftHand", "rightUpperArm": "rightLowerArm",
-             "rightLowerArm": "rightHand", "leftUpperLeg": "leftLowerLeg", "leftLowerLeg": "leftFoot",
-             "rightUpperLeg": "rightLowerLeg", "rightLowerLeg": "rightFoot"}
-    from scipy.spatial.transform import Rotation
-
+    over frames where both ends are visible (visibility >= MIN_BONE_VISIBILITY) and not filled."""
     pos = motion.forward_kinematics(skel)
-    world = tracks.pose_world_m * np.array([1, -1, -1], np.float32)  # MediaPipe -> glTF axes
+    world = tracks.pose_world_m * MEDIAPIPE_TO_GLTF_AXES
     world = Rotation.from_quat(motion.level_xyzw).apply(world.reshape(-1, 3)).reshape(world.shape)
     out = {}
-    for bone, (a, b) in pairs.items():
+    for bone, (a, b) in LIMB_LANDMARKS.items():
         ia, ib = POSE[a], POSE[b]
         ok = (tracks.pose_valid & ~tracks.pose_filled
-              & (tracks.pose_visibility[:, ia] >= 0.8) & (tracks.pose_visibility[:, ib] >= 0.8))
+              & (tracks.pose_visibility[:, ia] >= MIN_BONE_VISIBILITY)
+              & (tracks.pose_visibility[:, ib] >= MIN_BONE_VISIBILITY))
         if ok.sum() == 0:
             continue
         d_track = world[ok, ib] - world[ok, ia]
-        d_solve = pos[ok, skel.index(child[bone])] - pos[ok, skel.index(bone)]
+        d_solve = pos[ok, skel.index(LIMB_CHILD[bone])] - pos[ok, skel.index(bone)]
         cos = (d_track * d_solve).sum(1) / (np.linalg.norm(d_track, axis=1) * np.linalg.norm(d_solve, axis=1))
         out[bone] = round(float(np.degrees(np.arccos(np.clip(cos, -1, 1))).mean()), 2)
     return out
-
-

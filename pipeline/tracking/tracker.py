@@ -14,6 +14,8 @@ from pipeline.core.quiet import native_stderr_silenced
 from pipeline.core.tracks import POSE, Tracks
 from pipeline.tracking.mediapipe_tasks import MIN_CONFIDENCE, create_landmarker, mp_image
 
+MS_PER_S = 1000  # MediaPipe's VIDEO mode takes integer milliseconds
+
 
 @dataclass
 class FaceResult:
@@ -65,7 +67,7 @@ class FaceBodyTracker:
     def _track(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
         self._frames += 1
         # VIDEO mode needs strictly increasing integer milliseconds.
-        ms = max(int(round(t_s * 1000)), self._last_ms + 1)
+        ms = max(int(round(t_s * MS_PER_S)), self._last_ms + 1)
         self._last_ms = ms
         image = mp_image(frame_bgr)
         face = pose = None

@@ -1,0 +1,243 @@
+"""Conditioning of the tracked body before it is solved: MediaPipe's facing flips undone, frames
+that jump replaced, glitch runs dropped; the levelling rotation of a tilted camera; the smoothed
+head rotation from the face transform.
+
+Inputs: a `Tracks` of N frames (MediaPipe pose world landmarks (N, 33, 3) metres in MediaPipe's
+frame: hip-centred, x image-right, y down, z away from the camera; image landmarks (N, 33, 3)
+normalised; visibilities (N, 33); face transforms (N, 4, 4)). Outputs: `PoseInput` (same frames and
+units, not yet smoothed), a level `Rotation` (glTF axes), smoothed face rotations (N).
+
+Conditioning (`condition_pose`):
+  * MediaPipe sometimes reads a body facing the camera as facing away (left/right labels swapped
+    and depth mirrored) for a run of frames. A two-state Viterbi pass over the take picks, per
+    frame, MediaPipe's reading or its mirror (labels swapped, z negated about the hips) so that
+    the pose changes least from frame to frame, with a cost on readings where the head (nose
+    behind the ears while the nose is visible or the face is tracked) and the upright torso both
+    face away, and a cost on mirroring a reading without that evidence (so ambiguous side views
+    keep MediaPipe's reading).
+  * Frames that still jump away from their neighbours (visibility-weighted mean distance to a
+    7-frame temporal median > 8 cm) are replaced by interpolation when the gap is <= 0.25 s.
+  * Runs of fewer than 3 tracked frames amid untracked ones are dropped as glitches.
+
+Several cameras (`Tracks.multiview`, from pipeline.multiview): the landmarks are triangulated in a
+level virtual camera in front of the subject, so the facing-flip pass is not applied (left and
+right were checked across views), and the face rotation is taken into the pose frame per frame
+(`face_view_rotation`), since each frame's face comes from the camera that sees it best.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+from scipy.spatial.transform import Rotation
+
+from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _run_bounds, _savgol_runs
+from pipeline.body.rotations import MP_TO_GLTF, _arc, _hemisphere, _ramp, _unit
+from pipeline.core.tracks import MIRROR_LANDMARKS, POSE, Tracks, gap_spans
+
+VIS_LO, VIS_HI = 0.5, 0.7        # visibility ramp: below LO the relaxed default, above HI tracked
+DEFAULT_FPS = 30.0        # frame rate assumed when the tracks do not say, frames per second
+MIN_RUN_FRAMES = 3        # shorter runs of tracked frames are MediaPipe glitches
+FLIP_PRIOR_M = 0.005      # Viterbi: cost of reading a frame mirrored, metres of mean motion
+FACING_AWAY_COST_M = 0.3  # Viterbi: cost of a reading where head and torso both face away
+UNSUPPORTED_FLIP_M = 0.1  # Viterbi: cost of mirroring a frame whose reading does not face away
+OUTLIER_M = 0.08          # weighted distance to the temporal median beyond which a frame jumps
+OUTLIER_MEDIAN_FRAMES = 7  # length of that temporal median, frames
+MAX_OUTLIER_GAP_S = 0.25  # longer runs of jumping frames are kept (not a short glitch), seconds
+DEPTH_MIRROR = np.array([1.0, 1.0, -1.0])  # a mirrored reading: depth negated about the hips
+
+# `_facing_away` evidence, each a linear ramp from START to START + SPAN:
+NOSE_BEHIND_START_M = 0.02   # nose behind the middle of the ears (glTF depth), metres
+NOSE_BEHIND_SPAN_M = 0.06
+TORSO_AWAY_START = 0.3       # cosine of the torso's forward direction with the away-from-camera axis
+TORSO_AWAY_SPAN = 0.4
+UPRIGHT_START = 0.5          # cosine of the torso (hips -> shoulders) with +Y
+UPRIGHT_SPAN = 0.3
+# A visible nose (visibility ramp) vouches for the head's facing like a tracked face does.
+NOSE_TRUST_VIS_LO, NOSE_TRUST_VIS_HI = 0.8, 0.95
+HIPS_SEEN_WEIGHT = 0.5       # `level_rotation` uses frames whose hips weight is above this
+
+
+@dataclass(eq=False)
+class PoseInput:
+    """MediaPipe pose landmarks after conditioning (not yet smoothed); see the module docstring.
+
+    world_mp:   (N, 33, 3) float64 MediaPipe world landmarks (MediaPipe's frame, metres), mirrored
+                where `flipped`, interpolated where `outlier`; NaN where not valid.
+    image:      (N, 33, 3) float64 normalised image landmarks, relabelled like world_mp.
+    visibility: (N, 33) float64.
+    valid:      (N,) bool, a body was tracked (runs shorter than MIN_RUN_FRAMES are dropped).
+    flipped:    (N,) bool, MediaPipe's reading was mirrored (left/right swapped, depth negated).
+    outlier:    (N,) bool, the frame jumped away from its neighbours and was interpolated.
+    """
+
+    world_mp: np.ndarray
+    image: np.ndarray
+    visibility: np.ndarray
+    valid: np.ndarray
+    flipped: np.ndarray
+    outlier: np.ndarray
+
+    def world_gltf(self) -> np.ndarray:
+        """(N, 33, 3) world landmarks in the glTF frame (x, -y, -z)."""
+        return self.world_mp * MP_TO_GLTF
+
+
+def frame_rate(tracks: Tracks) -> float:
+    """The take's frame rate (frames per second), DEFAULT_FPS when the tracks do not say."""
+    return float(tracks.fps) if tracks.fps and tracks.fps > 0 else DEFAULT_FPS
+
+
+def _facing_away(x_mp: np.ndarray) -> np.ndarray:
+    """How clearly a reading (..., 33, 3) has an upright body whose head and torso both face away
+    from the camera, in [0, 1]. Side views, lying or flipping bodies score 0 (no evidence)."""
+    g = x_mp * MP_TO_GLTF
+    ears = [POSE["left_ear"], POSE["right_ear"]]
+    shoulders = [POSE["left_shoulder"], POSE["right_shoulder"]]
+    hips = [POSE["left_hip"], POSE["right_hip"]]
+    nose_ahead = g[..., POSE["nose"], 2] - g[..., ears, 2].mean(-1)  # > 0: nose nearer the camera
+    side = (g[..., POSE["left_shoulder"], :] - g[..., POSE["right_shoulder"], :]
+            + g[..., POSE["left_hip"], :] - g[..., POSE["right_hip"], :])
+    up = _unit(g[..., shoulders, :].mean(-2) - g[..., hips, :].mean(-2))
+    fwd_z = _unit(np.cross(side, up))[..., 2]
+    head = np.clip((-nose_ahead - NOSE_BEHIND_START_M) / NOSE_BEHIND_SPAN_M, 0, 1)
+    torso = np.clip((-fwd_z - TORSO_AWAY_START) / TORSO_AWAY_SPAN, 0, 1)
+    upright = np.clip((up[..., 1] - UPRIGHT_START) / UPRIGHT_SPAN, 0, 1)
+    return np.minimum(np.minimum(head, torso), upright)
+
+
+def _facing_flips(world: np.ndarray, vis: np.ndarray, face_valid: np.ndarray) -> np.ndarray:
+    """(M,) bool: which of M consecutive tracked frames to mirror (two-state Viterbi).
+
+    world: (M, 33, 3) MediaPipe world landmarks; vis: (M, 33); face_valid: (M,) bool.
+    """
+    m = len(world)
+    if m == 0:
+        return np.zeros(0, bool)
+    readings = np.stack([world, world[:, MIRROR_LANDMARKS] * DEPTH_MIRROR], axis=1)  # (M, 2, 33, 3)
+    # Trust "the face is toward the camera" when the face tracker sees it or the nose is visible.
+    trust = np.where(face_valid, 1.0, _ramp(vis[:, POSE["nose"]], NOSE_TRUST_VIS_LO, NOSE_TRUST_VIS_HI))
+    away = trust[:, None] * _facing_away(readings)  # (M, 2)
+    # Mirroring is only cheap where MediaPipe's own reading is evidently wrong; elsewhere (side
+    # views, where the mirror is a small change) it must pay for itself in continuity.
+    unary = FACING_AWAY_COST_M * away
+    unary[:, 1] += FLIP_PRIOR_M + UNSUPPORTED_FLIP_M * (1.0 - away[:, 0])
+    cost = unary[0].copy()
+    back = np.zeros((m, 2), np.int64)
+    for k in range(1, m):
+        step = np.linalg.norm(readings[k - 1][:, None] - readings[k][None], axis=-1).mean(-1)  # (2, 2)
+        total = cost[:, None] + step
+        back[k] = total.argmin(0)
+        cost = total.min(0) + unary[k]
+    mirrored = np.zeros(m, np.int64)  # the best path, traced back
+    mirrored[-1] = int(cost.argmin())
+    for k in range(m - 1, 0, -1):
+        mirrored[k - 1] = back[k, mirrored[k]]
+    return mirrored.astype(bool)
+
+
+def _drop_glitch_runs(valid: np.ndarray) -> None:
+    """Mark runs of fewer than MIN_RUN_FRAMES valid frames (N,) bool invalid, in place, unless the
+    take has no longer run."""
+    starts, ends = _run_bounds(valid)
+    lens = ends - starts
+    if len(lens) and lens.max() >= MIN_RUN_FRAMES:
+        for s, e in zip(starts, ends):
+            if e - s < MIN_RUN_FRAMES:
+                valid[s:e] = False  # a frame or two of body amid nothing: a glitch
+
+
+def _jumping_frames(world: np.ndarray, vis: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
+    """(n,) bool: the tracked frames `idx` whose landmarks (world (n, 33, 3) metres, vis (n, 33))
+    are farther than OUTLIER_M (visibility-weighted mean) from their temporal median."""
+    outlier = np.zeros(n, bool)
+    w = world[idx]
+    dev = np.linalg.norm(w - median_filter(w, size=(OUTLIER_MEDIAN_FRAMES, 1, 1), mode="nearest"), axis=-1)
+    v = vis[idx] + 1e-3  # a floor, so a frame with nothing visible still has weights
+    dev = (dev * v).sum(-1) / v.sum(-1)
+    outlier[idx[dev > OUTLIER_M]] = True
+    return outlier
+
+
+def _interpolate_outliers(arrays: tuple[np.ndarray, ...], valid: np.ndarray, outlier: np.ndarray,
+                          fps: float) -> None:
+    """Replace short runs of outlier frames inside a tracked run by linear interpolation between
+    their neighbours, in place in every array of `arrays` (N, ...); runs that are not short
+    glitches (longer than MAX_OUTLIER_GAP_S, at an end of the take, or with untracked frames)
+    keep their data and lose their `outlier` (N,) mark."""
+    keep = valid & ~outlier
+    for s, e in gap_spans(keep):
+        span = np.arange(s, e)
+        inner = outlier[span]
+        if not inner.any():
+            continue
+        if s == 0 or e == len(valid) or (e - s) / fps > MAX_OUTLIER_GAP_S or not valid[span].all():
+            outlier[span] = False  # not a short glitch inside a tracked run: keep the data
+            continue
+        frac = (span - (s - 1)) / (e - (s - 1))
+        for arr in arrays:
+            arr[span] = (1 - frac.reshape(-1, *[1] * (arr.ndim - 1))) * arr[s - 1] \
+                + frac.reshape(-1, *[1] * (arr.ndim - 1)) * arr[e]
+
+
+def condition_pose(tracks: Tracks) -> PoseInput:
+    """Undo MediaPipe's facing flips and replace frames that jump (see the module docstring)."""
+    valid = np.asarray(tracks.pose_valid, bool) & np.isfinite(tracks.pose_world_m).all(axis=(1, 2))
+    world = tracks.pose_world_m.astype(np.float64)
+    image = tracks.pose_image.astype(np.float64)
+    vis = np.nan_to_num(tracks.pose_visibility.astype(np.float64))
+    _drop_glitch_runs(valid)
+    world[~valid] = np.nan
+    flipped = np.zeros(len(valid), bool)
+    outlier = np.zeros(len(valid), bool)
+    idx = np.flatnonzero(valid)
+    if len(idx) == 0:
+        return PoseInput(world, image, vis, valid, flipped, outlier)
+    if not tracks.multiview:  # triangulated labels were checked across views (pipeline.multiview)
+        flipped[idx] = _facing_flips(world[idx], vis[idx], np.asarray(tracks.face_valid, bool)[idx])
+    world[flipped] = world[flipped][:, MIRROR_LANDMARKS] * DEPTH_MIRROR
+    image[flipped] = image[flipped][:, MIRROR_LANDMARKS]
+    vis[flipped] = vis[flipped][:, MIRROR_LANDMARKS]
+    if len(idx) >= OUTLIER_MEDIAN_FRAMES:
+        outlier = _jumping_frames(world, vis, idx, len(valid))
+        _interpolate_outliers((world, image, vis), valid, outlier, frame_rate(tracks))
+    return PoseInput(world, image, vis, valid, flipped, outlier)
+
+
+def level_rotation(points_m: np.ndarray, w_hip: np.ndarray, min_frames: int = 10) -> Rotation:
+    """Rotation that levels a tilted camera: the take's median torso direction (hips -> shoulders,
+    frames with the hips seen) becomes +Y; yaw is left alone.
+
+    MediaPipe's world landmarks are aligned with the camera, so a camera looking down at the
+    subject (Pose2Sim's cam01, 30 degrees) would make an upright person lean. A take's median
+    torso is upright to a few degrees for standing, walking or seated people.
+    points_m: (N, 33, 3) landmarks, glTF axes; w_hip: (N,) weight in [0, 1] of the hips being seen.
+    """
+    seen = w_hip > HIPS_SEEN_WEIGHT
+    if seen.sum() < min_frames:
+        return Rotation.identity()
+    up = points_m[seen][:, [POSE["left_shoulder"], POSE["right_shoulder"]]].mean(1) \
+        - points_m[seen][:, [POSE["left_hip"], POSE["right_hip"]]].mean(1)
+    up = np.median(_unit(up), axis=0)
+    return _arc(_unit(up[None]), np.array([[0.0, 1.0, 0.0]]))[0]
+
+
+def _face_rotations(tracks: Tracks, fps: float) -> tuple[Rotation, np.ndarray]:
+    """Smoothed head rotations (N) from the face transform (identity where the face is missing),
+    and (N,) bool where the face is tracked."""
+    n = tracks.n_frames
+    ok = np.asarray(tracks.face_valid, bool) & np.isfinite(tracks.face_matrix).all(axis=(1, 2))
+    q = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
+    if ok.any():
+        m = tracks.face_matrix[ok, :3, :3].astype(np.float64)
+        u, _, vt = np.linalg.svd(m)  # nearest rotation (the transform is rigid; this is a guard)
+        r = u @ vt
+        r[np.linalg.det(r) < 0] *= -1
+        if tracks.face_view_rotation is not None:  # several cameras: into the pose frame
+            r = tracks.face_view_rotation[ok].astype(np.float64) @ r
+        qq = _hemisphere(Rotation.from_matrix(r).as_quat()[:, None])[:, 0]
+        q[ok] = qq
+        q = _savgol_runs(q, ok, fps, LANDMARK_WINDOW_S, LANDMARK_ORDER)
+        q[ok] = _hemisphere(q[ok][:, None])[:, 0]
+    return Rotation.from_quat(q), ok
