@@ -1,7 +1,7 @@
 """Many takes at once: every video of a list, folder or glob processed into its own session, in
 parallel worker processes, with one summary table at the end.
 
-    python -m pipeline.batch takes/*.mp4 [--out sessions] [--workers N]
+    python -m pipeline.batch takes/*.mp4 [--out sessions] [--workers N] [--subject auto|N]
     python -m pipeline.batch takes/                       # every video in the folder (not recursive)
     python -m pipeline.batch takes/ --executor dask --address tcp://scheduler:8786
     python -m pipeline.batch takes/ --executor ray --address ray://head:10001
@@ -19,6 +19,7 @@ import sys
 
 from pipeline.core.errors import PipelineError, interrupted, report
 from pipeline.session.batch_runner import EXECUTORS, process_batch, summary_table
+from pipeline.tracking.subject import AUTO, SUBJECT_HELP, parse_subject
 
 
 def main(argv=None) -> int:
@@ -32,6 +33,8 @@ def main(argv=None) -> int:
                     help="local process pool (default), or a dask / ray cluster")
     ap.add_argument("--address", help="cluster address for dask (tcp://host:8786) or ray (ray://host:10001, auto)")
     ap.add_argument("--max-gap", type=float, default=0.25, help="fill tracking gaps up to this many seconds")
+    ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N",
+                    help=SUBJECT_HELP + " (in every take)")
     ap.add_argument("--quiet", action="store_true", help="no line per finished take")
     a = ap.parse_args(argv)
     takes = [0]  # how many takes the inputs hold
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
 
     try:
         results = process_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap,
-                                on_start=started, on_result=progress)
+                                on_start=started, on_result=progress, subject=a.subject)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """Live capture from one or more cameras to a session folder with recordings, tracks and avatar.glb.
 
     python -m pipeline.capture --cams 0 1 [--out DIR] [--width W --height H --fps F]
-                               [--no-preview] [--seconds S] [--tolerance-ms T]
+                               [--no-preview] [--seconds S] [--tolerance-ms T] [--subject auto|N]
 
 --cams takes device indices, video files (a file stands in for a camera: it is played at its own
 frame rate in real time) or stream URLs. Ctrl-C, SIGTERM, q in the preview, --seconds, a file that
@@ -27,6 +27,7 @@ from pipeline.core.errors import PipelineError, interrupted, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.live.options import CaptureOptions, LiveOptions
 from pipeline.live.run import run_capture
+from pipeline.tracking.subject import AUTO, SUBJECT_HELP, parse_subject
 
 MS_PER_S = 1e3  # --tolerance-ms is in milliseconds, the take's options in seconds
 # options that must be positive when given (else a usage error, exit code 2)
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "capturing; default 127.0.0.1:39539 (localhost unless a host is named)")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
+    ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N",
+                    help=SUBJECT_HELP + " (in every camera's view)")
     return ap
 
 
@@ -69,7 +72,7 @@ def capture_options(a: argparse.Namespace) -> CaptureOptions:
     """The parsed arguments as the take's options (milliseconds to seconds)."""
     live = LiveOptions(seconds=a.seconds, tolerance_s=None if a.tolerance_ms is None else a.tolerance_ms / MS_PER_S,
                        track_max_side=a.track_max_side, lost_after_s=a.lost_after,
-                       segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc)
+                       segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc, subject=a.subject)
     return CaptureOptions(out=a.out, width=a.width, height=a.height, fps=a.fps, preview=not a.no_preview,
                           quiet=a.quiet, max_gap_s=a.max_gap, live=live)
 

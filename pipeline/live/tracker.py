@@ -3,9 +3,10 @@
 `LiveTracker` drains the cameras' drop-oldest queues (capture.sync), groups their frames by
 capture time, hands the newest complete group to one `FaceBodyTracker` per camera, each on its own
 thread (`_TrackerWorker`; frames larger than `track_max_side` pixels are scaled down for tracking
-only), and keeps every result by (camera, frame number), the latest one per camera for the
-preview, and per-camera counters (`CameraStats`: tracked and dropped frames, capture-to-result
-latency in seconds). With `LiveOptions.vmc` it hands the first camera's results to the VMC
+only; each follows the subject chosen by `LiveOptions.subject`, see pipeline.tracking.subject),
+and keeps every result by (camera, frame number), the latest one per camera for the preview,
+and per-camera counters (`CameraStats`: tracked and dropped frames, capture-to-result latency in
+seconds). With `LiveOptions.vmc` it hands the first camera's results to the VMC
 streamer (pipeline.live.vmc).
 """
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 from capture.sync import DropOldestQueues, Frame, FrameGrouper
 from pipeline.live.options import LiveOptions
 from pipeline.live.vmc import LiveVMCStreamer, parse_target
+from pipeline.tracking.subject import AUTO
 from pipeline.tracking.tracker import FaceBodyTracker
 
 INBOX_POLL_S = 0.05  # how long the dispatcher waits for frames before checking whether to stop
 WORKER_JOIN_S = 10   # how long the end of a take waits for each tracker worker's last frame
+MS_PER_S = 1e3       # the VMC summary gives latencies in milliseconds
 
 
 @dataclass
@@ -47,18 +50,21 @@ class _TrackerWorker(threading.Thread):
 
     _create_lock = threading.Lock()  # MediaPipe start-up redirects fd 2: one at a time
 
-    def __init__(self, camera: int, size: tuple[int, int], t0_ref: list, max_side: int, done):
+    def __init__(self, camera: int, size: tuple[int, int], t0_ref: list, max_side: int, done,
+                 subject: str | int = AUTO):
         super().__init__(name=f"tracker{camera}", daemon=True)
         self.camera = camera
         self._size = size
         self._t0 = t0_ref
         self._scale = min(1.0, max_side / max(size))
+        self._subject = subject
         self._jobs: list = []
         self._cond = threading.Condition()
         self._done = done
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.busy_s = 0.0
+        self.subject_report: dict | None = None  # FaceBodyTracker.report() once the take ends
 
     def submit(self, frame: Frame | None):
         with self._cond:
@@ -74,9 +80,10 @@ class _TrackerWorker(threading.Thread):
     def run(self):
         try:
             with self._create_lock:
-                tracker = FaceBodyTracker()
-                # the first inference initialises the graphs (hundreds of ms): not in the take
-                tracker.track(self._small(np.zeros((self._size[1], self._size[0], 3), np.uint8)), 0.0)
+                tracker = FaceBodyTracker(subject=self._subject)
+                # every model's first inference initialises its graphs (hundreds of ms): not in the take
+                small = self._small(np.zeros((self._size[1], self._size[0], 3), np.uint8))
+                tracker.preload((small.shape[1], small.shape[0]))
         except BaseException as e:  # reported by run_take
             self.error = e
             self.ready.set()
@@ -99,6 +106,7 @@ class _TrackerWorker(threading.Thread):
                 self.busy_s += t_ready - c0
                 self._done.put((f, r, t_ready))
         finally:
+            self.subject_report = tracker.report()
             tracker.close()
 
 
@@ -117,7 +125,8 @@ class LiveTracker:
         self.groups_tracked = 0
         self.t0 = [0.0]
         self._done = queue.SimpleQueue()
-        self._workers = [_TrackerWorker(c, sizes[c], self.t0, opts.track_max_side, self._done) for c in range(n)]
+        self._workers = [_TrackerWorker(c, sizes[c], self.t0, opts.track_max_side, self._done, opts.subject)
+                         for c in range(n)]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
         self.lock = threading.Lock()
@@ -173,16 +182,27 @@ class LiveTracker:
                 self.results[f.camera][f.index] = r
             self.latest[f.camera] = (f, r)
         if self.vmc is not None and f.camera == 0 and r is not None:
-            self.vmc.on_frame(r)  # never blocks: the streamer's own thread sends
+            self.vmc.on_frame(r, captured_s=f.t_s)  # never blocks: the streamer's own thread sends
+
+    def subject_report(self, camera: int) -> dict | None:
+        """How camera's tracker chose and kept the subject (for its tracks' meta["subject"]), once
+        the take has ended; None before."""
+        return self._workers[camera].subject_report
 
     def vmc_summary(self) -> dict | None:
-        """What the VMC streamer did: frames handed over, sent, dropped as stale, failed."""
+        """What the VMC streamer did: frames handed over, sent, dropped as stale, failed, and the
+        capture-to-sent latency of the frames sent (ms: median, 95th percentile, max)."""
         v = self.vmc
         if v is None:
             return None
+        lat_ms = MS_PER_S * np.asarray(v.latency_s)
+        latency = {k: round(float(f(lat_ms)), 1) if len(lat_ms) else None
+                   for k, f in (("median", np.median), ("p95", lambda a: np.percentile(a, 95)), ("max", np.max))}
         return {"target": f"{v.sender.host}:{v.sender.port}", "frames_received": v.received,
                 "frames_sent": v.sent, "dropped_stale": v.dropped, "errors": v.errors,
-                "last_error": v.last_error}
+                "last_error": v.last_error, "smoothing": v.poser.smoother is not None,
+                "body_solves": v.poser.body_solves, "body_held": v.poser.body_held,
+                "capture_to_sent_ms": latency}
 
     def stop(self) -> None:
         """Finish the group in hand, then stop the workers (frames still queued stay untracked)."""

@@ -23,10 +23,14 @@ Sending goes to 127.0.0.1:39539 (VMC's default port) unless another host is name
 bound or listened to. Two entry points:
   * `LiveVMCStreamer.on_frame(result)`: for the live capture loop, per tracked frame
     (pipeline.tracking.tracker.FrameResult). Never blocks: the frame is handed to a sender thread that
-    solves the body pose over the last `window_s` of frames (pipeline.body.solve, ~10 ms) and
-    sends; if it falls behind, older frames are dropped (counted).
+    solves the body pose over the last `window_s` of frames (pipeline.body.solve, 20-40 ms of CPU on a
+    busy 2-core machine, kept within LIVE_BODY_CPU_SHARE of a core), smooths
+    weights and rotations causally (`LivePoser`: One Euro filters, pipeline.core.one_euro, settings
+    LIVE_WEIGHTS_FILTER and LIVE_ROTATIONS_FILTER) and sends; if it falls behind, older frames are
+    dropped (counted).
   * `stream_session(session_dir)` / `python -m pipeline.vmc SESSION_DIR`: replays a processed
-    take (its avatar.glb) in real time, e.g. into VSeeFace.
+    take (its avatar.glb) in real time, e.g. into VSeeFace, unchanged (the batch take is already
+    smoothed without lag).
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from pipeline.body.skeleton import build_skeleton
 from pipeline.body.solve import solve_body
+from pipeline.core.one_euro import OneEuroParams, PoseSmoother
 from pipeline.core.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
 from pipeline.export.session_take import load_session_take
 from pipeline.export.vrm_expressions import VRM0_NAMES, perfect_sync_name, preset_weights
@@ -52,6 +57,16 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
 BLEND_SETS = ("perfectsync", "arkit", "vrm0", "vrm1")
 FALLBACK_FPS = 30.0  # frame rate of a live window whose timestamps give none (one frame, or not increasing)
+# Causal smoothing of the live stream (One Euro: cut-off when still in Hz, its rise with speed).
+# Chosen by benchmarks/bench_filters.py on real takes (weights: wolfgang, cap12; rotations: wolfgang,
+# sports2d, p2s_cam01, cap12) against the batch (zero-lag) solve of each take: the least mean over
+# the takes of (jitter while slow / raw's + error / raw's), ties within 1 % to the least lag.
+# About half the raw stream's jitter for 5-20 ms of added lag; benchmarks/results/filters.md.
+LIVE_WEIGHTS_FILTER = OneEuroParams(min_cutoff_hz=3.0, beta=30.0)    # beta per weight unit per second
+LIVE_ROTATIONS_FILTER = OneEuroParams(min_cutoff_hz=8.0, beta=0.3)   # beta per rad/s of the joint
+# The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share): on two
+# cores it leaves the tracker (about half a core at 30 fps with decoding and recording) the rest.
+LIVE_BODY_CPU_SHARE = 0.5
 
 
 def parse_target(text: str | None) -> tuple[str, int]:
@@ -181,85 +196,85 @@ class VMCSender:
             sock.close()
 
 
-class LiveVMCStreamer:
-    """VMC output of the live capture loop. Call `on_frame(result)` with every FrameResult of
-    the tracker (pipeline.tracking.tracker); it returns at once. A sender thread turns the newest frames
-    into blendshape weights (pipeline.face.weights.morph_weights, eyes from eyeLook*) and, with
-    `body=True`, a body pose solved over the last `window_s` seconds (pipeline.body.solve on a
-    short Tracks window; the hips stay at their rest position unless the receiver moves the
-    avatar itself), then sends one bundle per frame. `close()` stops the thread.
+class LivePoser:
+    """Each tracked frame's pose for the live stream, from that frame and the ones before it only.
+
+    `pose(result, t_s)` -> (weights (51,) in [0, 1], local rotations (J, 4) xyzw unit quaternions
+    relative to the T-pose (glTF frame), hips position (3,) metres): blendshape weights from the
+    frame's scores (pipeline.face.weights.morph_weights; neutral without a face) and, with
+    `body=True`, the newest frame of a body solved over the last `window_s` seconds
+    (pipeline.body.solve on a short Tracks window; the hips stay at their rest position, receivers
+    move the avatar themselves). With `smooth=True` the weights and rotations then go through
+    causal One Euro filters (LIVE_WEIGHTS_FILTER, LIVE_ROTATIONS_FILTER); the eyes follow the
+    (smoothed) eyeLook* weights. Calls must come in time order (one stream).
+
+    The body solve is the costly part (tens of ms of CPU per frame, against microseconds for the
+    filters). `body_cpu_share` (a fraction of one core, None: no limit) caps it so that the stream
+    never takes the CPU the tracker needs: after a solve that took c seconds of this thread's CPU,
+    the next one waits until c / body_cpu_share seconds have passed, and the frames in between keep
+    the last solved body (the weights, eyes and filters still run every frame). `body_solves`
+    counts the solves, `body_held` the frames that kept the last one, `body_cpu_s` the solves' CPU
+    seconds.
 
     skeleton: a pipeline.body.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
     the rotations on their own avatar anyway). image_size: the tracked image's (width, height).
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",),
-                 body: bool = True, skeleton=None, image_size=(1280, 720), window_s: float = 0.5,
-                 max_queue: int = 2, sender: VMCSender | None = None):
-        self.sender = sender or VMCSender(host, port, blend_sets)
-        self.body = body
+    def __init__(self, skeleton=None, image_size=(1280, 720), body: bool = True, window_s: float = 0.5,
+                 smooth: bool = True, body_cpu_share: float | None = None):
         self.skel = skeleton or build_skeleton(None)
         self.image_size = tuple(image_size)
+        self.body = body
         self.window_s = window_s
+        self.smoother = PoseSmoother(LIVE_WEIGHTS_FILTER, LIVE_ROTATIONS_FILTER) if smooth else None
+        self.body_cpu_share = body_cpu_share
+        self.body_solves = 0
+        self.body_held = 0
+        self.body_cpu_s = 0.0
         self._history: collections.deque = collections.deque()
-        self._queue: collections.deque = collections.deque(maxlen=max_queue)
-        self._cond = threading.Condition()
-        self._stop = False
-        self._t0: float | None = None
-        self.received = 0
-        self.sent = 0
-        self.dropped = 0
-        self.errors = 0
-        self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="vmc-sender", daemon=True)
-        self._thread.start()
-
-    def on_frame(self, result, t_s: float | None = None) -> None:
-        """Hand over one tracked frame (FrameResult); never blocks, never raises."""
-        with self._cond:
-            self.received += 1
-            if len(self._queue) == self._queue.maxlen:
-                self.dropped += 1
-            self._queue.append((result, result.t_s if t_s is None else t_s))
-            self._cond.notify()
-
-    def _run(self):
-        while True:
-            with self._cond:
-                while not self._queue and not self._stop:
-                    self._cond.wait()
-                if self._stop and not self._queue:
-                    return
-                item = self._queue.popleft()
-            try:
-                self._send(*item)
-                self.sent += 1
-            except Exception as e:  # noqa: BLE001 - a bad frame or a closed socket must not end the take
-                self.errors += 1
-                self.last_error = f"{type(e).__name__}: {e}"
+        self._eyes = [self.skel.index("leftEye"), self.skel.index("rightEye")]
+        self._last_body = None
+        self._next_solve_s = -np.inf   # time.monotonic() before which the next solve waits
 
     def pose(self, result, t_s: float):
-        """(weights (51,), local rotations (J, 4) or None, hips position (3,)) of one frame."""
+        """(weights (51,), local rotations (J, 4), hips position (3,)) of one frame."""
         face = result.face
         bs = face.blendshapes[None] if face is not None else np.full((1, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
-        w = morph_weights(bs, np.array([face is not None]))
-        rot = None
-        if self.body:
-            rot = self._solve(result, t_s)
+        w = morph_weights(bs, np.array([face is not None]))[0].astype(np.float64)
+        rot = self._body_pose(result, t_s) if self.body else None
         if rot is None:
             rot = np.tile([0.0, 0.0, 0.0, 1.0], (self.skel.n_joints, 1))
-        eyes = [self.skel.index("leftEye"), self.skel.index("rightEye")]
         rot = np.array(rot, np.float64)
-        rot[eyes] = eye_rotations(w)[0]
-        return w[0], rot, self.skel.rest_local_m[0]
+        if self.smoother is not None:
+            w, rot = self.smoother.update(w, rot, t_s)
+        rot[self._eyes] = eye_rotations(w[None])[0]
+        return w, rot, self.skel.rest_local_m[0]
 
-    def _solve(self, result, t_s: float):
-        """The newest frame's local joint rotations (J, 4) from the body solved over the last
-        window_s seconds of frames; None when that window holds neither a body nor this frame's face."""
+    def _body_pose(self, result, t_s: float):
+        """The frame's local joint rotations (J, 4): solved (`_solve`), or the last solved ones while
+        the CPU budget (body_cpu_share) waits; None while nothing was ever solved."""
         h = self._history
         h.append((t_s, result))
         while h and t_s - h[0][0] > self.window_s:
             h.popleft()
+        now = time.monotonic()
+        if self.body_cpu_share is not None and self._last_body is not None and now < self._next_solve_s:
+            self.body_held += 1
+            return self._last_body
+        cpu0 = time.thread_time()
+        rot = self._solve(result)
+        spent_s = time.thread_time() - cpu0
+        self.body_cpu_s += spent_s
+        if self.body_cpu_share is not None:
+            self._next_solve_s = now + spent_s / self.body_cpu_share
+        self.body_solves += 1
+        self._last_body = rot
+        return rot
+
+    def _solve(self, result):
+        """The newest frame's local joint rotations (J, 4) from the body solved over the frames of
+        the last window_s seconds; None when they hold neither a body nor this frame's face."""
+        h = self._history
         if not any(r.pose is not None for _, r in h) and result.face is None:
             return None
         n = len(h)
@@ -272,6 +287,73 @@ class LiveVMCStreamer:
             store_result(tr, i, r)
         motion = solve_body(self.skel, tr)
         return motion.local_rotations[-1]
+
+
+class LiveVMCStreamer:
+    """VMC output of the live capture loop. Call `on_frame(result)` with every FrameResult of
+    the tracker (pipeline.tracking.tracker); it returns at once. A sender thread turns the newest frames
+    into a pose (`LivePoser`: weights, eyes, and with `body=True` the body solved over the last
+    `window_s` seconds within `body_cpu_share` of a core; smoothed causally unless `smooth=False`),
+    then sends one bundle per frame.
+    `close()` stops the thread. Counters: received, sent, dropped (stale frames skipped when the
+    thread falls behind), errors; `latency_s` holds, per sent frame whose capture time was given,
+    the seconds from capture to the bundle leaving (time.monotonic clock).
+
+    skeleton: a pipeline.body.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
+    the rotations on their own avatar anyway). image_size: the tracked image's (width, height).
+    """
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",),
+                 body: bool = True, skeleton=None, image_size=(1280, 720), window_s: float = 0.5,
+                 max_queue: int = 2, sender: VMCSender | None = None, smooth: bool = True,
+                 body_cpu_share: float | None = LIVE_BODY_CPU_SHARE):
+        self.sender = sender or VMCSender(host, port, blend_sets)
+        self.poser = LivePoser(skeleton, image_size, body, window_s, smooth, body_cpu_share)
+        self.skel = self.poser.skel
+        self._queue: collections.deque = collections.deque(maxlen=max_queue)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._t0: float | None = None
+        self.received = 0
+        self.sent = 0
+        self.dropped = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.latency_s: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="vmc-sender", daemon=True)
+        self._thread.start()
+
+    def on_frame(self, result, t_s: float | None = None, captured_s: float | None = None) -> None:
+        """Hand over one tracked frame (FrameResult); never blocks, never raises. t_s: its stream
+        time (default result.t_s); captured_s: its capture time on time.monotonic's clock, for the
+        capture-to-sent latency."""
+        with self._cond:
+            self.received += 1
+            if len(self._queue) == self._queue.maxlen:
+                self.dropped += 1
+            self._queue.append((result, result.t_s if t_s is None else t_s, captured_s))
+            self._cond.notify()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop and not self._queue:
+                    return
+                result, t_s, captured_s = self._queue.popleft()
+            try:
+                self._send(result, t_s)
+                self.sent += 1
+                if captured_s is not None:
+                    self.latency_s.append(time.monotonic() - captured_s)
+            except Exception as e:  # noqa: BLE001 - a bad frame or a closed socket must not end the take
+                self.errors += 1
+                self.last_error = f"{type(e).__name__}: {e}"
+
+    def pose(self, result, t_s: float):
+        """(weights (51,), local rotations (J, 4), hips position (3,)) of one frame (LivePoser.pose)."""
+        return self.poser.pose(result, t_s)
 
     def _send(self, result, t_s: float):
         if self._t0 is None:

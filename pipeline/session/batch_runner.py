@@ -30,6 +30,7 @@ from pathlib import Path
 from pipeline.core.errors import InputError, PipelineError
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.session.single_camera import process_video
+from pipeline.tracking.subject import AUTO
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".ts", ".mts", ".3gp"}
@@ -89,14 +90,15 @@ def session_dirs(videos: list[Path], out_root: Path) -> list[Path]:
     return dirs
 
 
-def run_take(video: str, out_dir: str, max_gap_s: float = 0.25) -> dict:
+def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | int = AUTO) -> dict:
     """Process one take; never raises: failures come back as a failed TakeResult (as a dict, so
-    it crosses process and cluster boundaries as plain data)."""
+    it crosses process and cluster boundaries as plain data). subject: "auto" or N
+    (pipeline.tracking.subject)."""
     t0 = time.perf_counter()
     res = TakeResult(take=Path(video).stem, video=str(video), out=str(out_dir))
     try:
         send_native_stderr_to_devnull()
-        m = process_video(video, out_dir, max_gap_s, progress=False)
+        m = process_video(video, out_dir, max_gap_s, progress=False, subject=subject)
         res.frames = m["input"]["frames"]
         res.duration_s = m["input"]["duration_s"]
         res.face_frames = m["tracking"]["face_frames"]
@@ -128,7 +130,7 @@ def _local(jobs, workers: int, **_):
             try:
                 yield f.result()
             except Exception as e:  # noqa: BLE001 - the worker process itself died
-                video, out, _gap = futs[f]
+                video, out = futs[f][:2]
                 yield asdict(TakeResult(Path(video).stem, video, out, "failed",
                                         f"worker process died: {type(e).__name__}: {e}", 1))
 
@@ -174,16 +176,17 @@ def _ray(jobs, workers: int, address: str | None = None, **_):
 
 def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
               executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
-              on_result=None) -> list[dict]:
+              on_result=None, subject: str | int = AUTO) -> list[dict]:
     """Process every take; returns one result dict per take (TakeResult fields), in input order.
-    on_result(result) is called as each take finishes."""
+    on_result(result) is called as each take finishes; subject: who each take follows when
+    several people are in view ("auto" or N, pipeline.tracking.subject)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
     videos = expand_inputs(inputs)
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     dirs = session_dirs(videos, out_root)
-    jobs = [(str(v), str(d), max_gap_s) for v, d in zip(videos, dirs)]
+    jobs = [(str(v), str(d), max_gap_s, subject) for v, d in zip(videos, dirs)]
     if not jobs:
         return []
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
@@ -198,18 +201,18 @@ def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = N
 
 def process_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
                   executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
-                  on_start=None, on_result=None) -> list[dict]:
+                  on_start=None, on_result=None, subject: str | int = AUTO) -> list[dict]:
     """`python -m pipeline.batch`: every take of `inputs` (files, folders, globs) processed into
     its own session folder under out_root, the summary saved as batch_summary.json and .csv there;
     returns one result dict per take, in input order. InputError (one line) when the inputs hold
     no video. on_start(number of takes) is called before the first take starts, on_result(result)
-    as each take finishes."""
+    as each take finishes; subject: "auto" or N for every take (pipeline.tracking.subject)."""
     videos = expand_inputs(inputs)
     if not videos:
         raise InputError(f"no video files in {' '.join(map(str, inputs))}")
     if on_start is not None:
         on_start(len(videos))
-    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result)
+    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result, subject)
     write_summary(results, Path(out_root))
     return results
 

@@ -35,6 +35,7 @@ from pipeline.multicam.fusion import Fusion, fuse_views
 from pipeline.multicam.synchronise import _timestamps_sidecar, synchronise
 from pipeline.multicam.triangulation import DEFAULT_MAX_ERROR_PX
 from pipeline.session.stages import Stopwatch, finish_session, make_session_dir
+from pipeline.tracking.subject import AUTO
 from pipeline.tracking.video import track_video
 
 
@@ -52,13 +53,15 @@ class Views:
 def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path, out_dir: str | Path,
                       max_gap_s: float = 0.25, progress: bool = True, reference: int = 0,
                       offsets: str | Sequence[float] = "auto", max_error_px: float | None = None,
-                      tracks: Sequence | None = None) -> dict:
+                      tracks: Sequence | None = None, subject: str | int = AUTO) -> dict:
     """Run every stage on several videos of one take (see the module docstring); write the session
     folder; return the manifest.
 
     reference: index of the video whose timeline and picture the session takes.
     offsets:   "auto", "none" or seconds per video (see the module docstring).
     tracks:    the videos' tracks when already made (e.g. a session's views/*.npz): not tracked again.
+    subject:   who to follow when several people are in view ("auto" or N, pipeline.tracking.subject),
+               chosen in each camera's own view (the N-th from the left of each picture).
     """
     videos = [Path(v) for v in videos]
     if len(videos) < 2:
@@ -72,7 +75,7 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
     out = make_session_dir(out_dir)
     t0 = sw.lap("setup", t0)
 
-    own_tracks = track_views(views, tracks, progress, out)  # each camera's, on its own frames
+    own_tracks = track_views(views, tracks, progress, out, subject)  # each camera's, on its own frames
     t0 = sw.lap("tracking", t0)
     stamps = [_timestamps_sidecar(v, tr.n_frames) for v, tr in zip(videos, own_tracks)]
     synced, off, sync_rep, warnings = synchronise(list(own_tracks), views.calibration, views.cameras, views.names,
@@ -110,10 +113,12 @@ def match_cameras(videos: list[Path], calibration_path: str | Path) -> Views:
     return Views(videos, infos, names, calib, cameras)
 
 
-def track_views(views: Views, tracks: Sequence | None, progress: bool, out: Path) -> list:
-    """Each video's Tracks (tracked now unless given, one per video), saved as views/<name>.npz."""
+def track_views(views: Views, tracks: Sequence | None, progress: bool, out: Path,
+                subject: str | int = AUTO) -> list:
+    """Each video's Tracks (tracked now unless given, one per video; subject: see
+    pipeline.tracking.subject), saved as views/<name>.npz."""
     if tracks is None:
-        tracks = [track_video(v, progress) for v in views.videos]
+        tracks = [track_video(v, progress, subject=subject) for v in views.videos]
     elif len(tracks) != len(views.videos):
         raise InputError(f"{len(tracks)} tracks given for {len(views.videos)} videos")
     tracks = list(tracks)

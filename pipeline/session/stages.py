@@ -2,14 +2,17 @@
 raw `Tracks` of a take -> a session folder.
 
 `finish_session(raw, out, ...)` runs the named steps below in order and writes into `out`:
-  tracks.npz     per-frame MediaPipe face and pose tracks, short gaps filled (pipeline.core.tracks)
+  tracks.npz     per-frame MediaPipe face and pose tracks, implausible detections rejected and
+                 flagged (pipeline.body.screening), short gaps filled (pipeline.core.tracks), and
+                 the body solve's per-joint "solved from view" flags
   texture.png    the head's base colour (1024 x 1024; avatar.glb embeds it as JPEG, quality 95)
   latent.npz     the expression rig's latent track, when the take has a face (pipeline.face.latent_rig)
   avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
   avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv   the engine formats (pipeline.export.formats)
   preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
   manifest.json  what went in, what came out, what was filled or missing, measured errors
-and returns the manifest (a dict, as written). Lengths are metres in the tracks and the avatar,
+and returns the manifest (a dict, as written; its "framing" section says what the take shows,
+pipeline.body.framing). Lengths are metres in the tracks and the avatar,
 millimetres and degrees in the manifest's error figures, times in seconds.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -26,7 +29,9 @@ from scipy.spatial.transform import Rotation
 
 from models.expression_training import finetune
 from models.threads import torch_threads
+from pipeline.body.framing import framing_report
 from pipeline.body.mesh import build_body_mesh
+from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
 from pipeline.core.errors import AssetError, InputError, NothingTrackedError, PipelineError
@@ -120,21 +125,28 @@ class SessionResult:
 
 
 def check_trackable(tracks) -> list[str]:
-    """Raise NothingTrackedError when there is no face and no person; return warnings otherwise."""
+    """Raise NothingTrackedError when there is no face and no person; return warnings otherwise.
+
+    `tracks` may be screened (pipeline.body.screening): detections rejected as implausible then
+    count as nothing, and the one line says how many were rejected."""
     n = tracks.n_frames
     faces = int(tracks.face_valid.sum())
     bodies = int(tracks.pose_valid.sum())
+    rejected = int(np.sum(tracks.pose_rejected)) if getattr(tracks, "pose_rejected", None) is not None else 0
+    why = f" ({rejected} body detections rejected as implausible)" if rejected else ""
     if faces == 0:
         tilt = torso_tilt_deg(tracks.pose_world_m[tracks.pose_valid]) if bodies else np.array([])
         if bodies == 0 or not (tilt < UPRIGHT_TILT_DEG).any():
             # MediaPipe's pose detector sometimes reports a lying "body" in text or clouds; a take
             # with no face and never an upright body has no person in it.
-            raise NothingTrackedError(f"{tracks.source}: no face and no person found in {n} frames")
+            raise NothingTrackedError(f"{tracks.source}: no face and no person found in {n} frames{why}")
     warnings = []
     if faces == 0:
         warnings.append("no face tracked in any frame: the head uses the generic face and "
                         "its expression stays neutral")
-    if bodies == 0:
+    if bodies == 0 and rejected:
+        warnings.append(f"no real person in view{why}: a face-only avatar, the body stays in its rest pose")
+    elif bodies == 0:
         warnings.append("no body tracked in any frame: the skeleton has default proportions "
                         "and stays in its rest pose")
     return warnings
@@ -151,12 +163,23 @@ def make_session_dir(out_dir: str | Path) -> Path:
 
 
 def check_and_fill(raw: Tracks, out: Path, max_gap_s: float) -> tuple[list[str], Tracks]:
-    """Check the take has someone in it, fill gaps up to max_gap_s seconds and save tracks.npz;
-    returns (warnings, filled tracks)."""
-    warnings = check_trackable(raw)
-    tracks = fill_short_gaps(raw, max_gap_s)
+    """Screen the raw tracks (implausible detections rejected and flagged), check the take has
+    someone in it, fill gaps up to max_gap_s seconds and save tracks.npz; returns (warnings,
+    screened and filled tracks)."""
+    screened = screen_tracks(raw)
+    warnings = check_trackable(screened)
+    tracks = fill_short_gaps(screened, max_gap_s)
     tracks.save(out / "tracks.npz")
     return warnings, tracks
+
+
+def save_joint_flags(tracks: Tracks, body: BodyStage, out: Path) -> Tracks:
+    """tracks.npz again, now with the body solve's per-joint "solved from view" flags (N, J) and
+    the joints' names (meta["joint_names"]); returns the tracks that hold them."""
+    tracks = replace(tracks, joint_from_view=body.motion.joint_from_view,
+                     meta={**tracks.meta, "joint_names": list(body.skel.names)})
+    tracks.save(out / "tracks.npz")
+    return tracks
 
 
 def fit_face(tracks: Tracks) -> FaceStage:
@@ -252,6 +275,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
         warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
     t0 = sw.lap("texture", t0)
     body = fit_body(tracks, face.head)
+    tracks = save_joint_flags(tracks, body, out)
     t0 = sw.lap("body_solve", t0)
     expression = solve_expression(tracks, expression_views, out)
     t0 = sw.lap("expression", t0)
@@ -269,8 +293,8 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
 
 def build_manifest(result: SessionResult, tool: str, input_info: dict | None, max_gap_s: float,
                    times: dict, warnings: list[str]) -> dict:
-    """The session's manifest.json (as a dict): input, outputs, tracking, expression, face rig,
-    texture, body, animation, avatar, timings and warnings."""
+    """The session's manifest.json (as a dict): input, outputs, tracking, framing, expression, face
+    rig, texture, body, animation, avatar, timings and warnings."""
     tracks, tex, lt = result.tracks, result.texture, result.expression.latent
     skel, rig, head = result.body.skel, result.face.rig, result.face.head
     return {
@@ -283,6 +307,7 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
                     **({"texture": "texture.png"} if tex.image is not None else {}),
                     **({"latent": "latent.npz"} if lt is not None else {})},
         "tracking": _tracking_section(result.raw, tracks, max_gap_s),
+        "framing": framing_report(tracks),
         "expression": lt.summary() if lt is not None else None,
         "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),

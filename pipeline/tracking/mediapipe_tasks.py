@@ -25,27 +25,33 @@ MIN_CONFIDENCE = 0.5      # detection, presence and tracking confidence of every
 KINDS = ("face", "pose", "hand")
 MODES = ("video", "image")
 MAX_HANDS = 2
+# Faces / bodies the several-people landmarkers look for. MediaPipe runs its detector on every
+# frame while it tracks fewer than this many, and the landmark model once per person found, so
+# it costs: 4 covers a small group (Pose2Sim's multi-person demo shows 3) at a bounded price.
+MAX_PEOPLE = 4
 
 
-def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MIN_CONFIDENCE):
-    """A new landmarker: "face" (one face, 52 blendshapes and the facial transformation matrix),
-    "pose" (one body, world landmarks) or "hand" (up to two hands), in "video" or "image"
-    running mode. The caller closes it."""
+def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MIN_CONFIDENCE, count: int = 1):
+    """A new landmarker: "face" (52 blendshapes and the facial transformation matrix per face),
+    "pose" (world landmarks per body) or "hand" (up to two hands), in "video" or "image"
+    running mode; faces and bodies: up to `count` of them (1 to MAX_PEOPLE). The caller closes it."""
     if kind not in KINDS or mode not in MODES:
         raise ValueError(f"landmarker kind must be one of {KINDS} and mode one of {MODES}")
+    if not 1 <= count <= MAX_PEOPLE:
+        raise ValueError(f"count must be 1 to {MAX_PEOPLE}, not {count}")
     running = vision.RunningMode.VIDEO if mode == "video" else vision.RunningMode.IMAGE
     with native_stderr_silenced():  # MediaPipe prints dozens of lines while it starts
         if kind == "face":
             return vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_path=str(model_path(FACE_MODEL))),
-                running_mode=running, num_faces=1,
+                running_mode=running, num_faces=count,
                 min_face_detection_confidence=min_confidence,
                 min_face_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
                 output_face_blendshapes=True, output_facial_transformation_matrixes=True))
         if kind == "pose":
             return vision.PoseLandmarker.create_from_options(vision.PoseLandmarkerOptions(
                 base_options=BaseOptions(model_asset_path=str(model_path(POSE_MODEL))),
-                running_mode=running, num_poses=1,
+                running_mode=running, num_poses=count,
                 min_pose_detection_confidence=min_confidence,
                 min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
         return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
@@ -63,7 +69,7 @@ def mp_image(frame_bgr: np.ndarray) -> mp.Image:
 
 @lru_cache(maxsize=None)
 def image_landmarker(kind: str):
-    """The IMAGE-mode landmarker of a kind, made once per process."""
+    """The IMAGE-mode landmarker of a kind (one face or body), made once per process."""
     return create_landmarker(kind, "image")
 
 

@@ -1,0 +1,160 @@
+"""Which MediaPipe landmarkers run on a frame, so that looking for several people costs only when
+several are in view.
+
+`LandmarkerSource(kind)` ("face" or "pose") holds up to three landmarkers of a kind, each made on
+first use: the one-result VIDEO landmarker (as before this module: its results on a one-person
+take are unchanged), the several-results VIDEO landmarker (up to MAX_PEOPLE; MediaPipe then runs
+its detector on every frame, about 16 ms more a frame for the pose on this machine) and a
+several-results IMAGE landmarker for checks. While one person is in view the one-result landmarker
+runs and a check looks for others every CHECK_INTERVAL_S (every RECHECK_S while people are counted
+at the start, pipeline.tracking.subject, or while the one result is not the subject); a check
+that finds two or more switches to the several-results landmarker, which is used until at most
+one person has been in view for SETTLE_S. Results are lists of `FaceResult` / `PoseResult`
+(pipeline.tracking.results); times in seconds, ms integer milliseconds.
+
+`PoseOnCrop` finds a body the landmarkers lost on a crop around where it was last seen: MediaPipe's
+pose detector finds people by their face, so one seen from behind is easily lost among others
+(Pose2Sim's multi-person camera 4: the several-people landmarker misses the man in 47 of 100
+frames; a pose landmarker on a crop 2.5 times his last box finds a body in all 47).
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from pipeline.tracking.head_crop import crop_image, crop_to_frame_landmarks
+from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, create_landmarker, mp_image
+from pipeline.tracking.results import PoseResult, faces_of, poses_of
+
+# One person in view: look for others this often (a newcomer waits at most this long). A check
+# costs about one more pose inference (IMAGE mode, up to MAX_PEOPLE): once a second keeps such
+# frames under 5 % of a live take's at 20 fps and more, out of its 95th latency percentile.
+CHECK_INTERVAL_S = 1.0
+RECHECK_S = 0.1         # the one result is not the subject (or people are counted): look again this often
+SETTLE_S = 1.0          # several people in view: back to one-result tracking after this long with one
+BODY_CROP_PER_BOX = 1.5  # crop side / the larger side of the lost body's head-shoulders-hips box
+
+
+class LandmarkerSource:
+    """The landmarkers of one kind and when each runs (see the module docstring)."""
+
+    def __init__(self, kind: str, min_confidence: float, max_people: int = MAX_PEOPLE):
+        self.kind = kind
+        self.max_people = max_people
+        self.min_confidence = min_confidence
+        self.several_mode = False
+        self.last_check_t = -np.inf
+        self._calm_since: float | None = None
+        self._landmarkers: dict = {}
+        self.runs: Counter = Counter()   # frames each landmarker ran on: "one", "several", "check"
+
+    def _landmarker(self, name: str):
+        if name not in self._landmarkers:
+            mode, count = {"one": ("video", 1), "several": ("video", self.max_people),
+                           "check": ("image", self.max_people)}[name]
+            self._landmarkers[name] = create_landmarker(self.kind, mode, self.min_confidence, count)
+        return self._landmarkers[name]
+
+    def load(self, *names: str) -> None:
+        """Make the named landmarkers ("one", "several", "check") now rather than on first use."""
+        for name in names:
+            self._landmarker(name)
+
+    def preload(self, blank_image, ms: int) -> None:
+        """Make every landmarker this source may use and run each once on a blank image (their
+        first inference sets up MediaPipe's graphs); counters and checks are left as they were."""
+        names = ("one", "several", "check") if self.max_people > 1 else ("one",)
+        for name in names:
+            lm = self._landmarker(name)
+            lm.detect(blank_image) if name == "check" else lm.detect_for_video(blank_image, ms)
+
+    def _parse(self, result) -> list:
+        return faces_of(result) if self.kind == "face" else poses_of(result)
+
+    def one(self, image, ms: int) -> list:
+        """The one-result VIDEO landmarker's result (a list of 0 or 1)."""
+        self.runs["one"] += 1
+        return self._parse(self._landmarker("one").detect_for_video(image, ms))
+
+    def several(self, image, ms: int) -> list:
+        """Every face / body the several-results VIDEO landmarker finds (one-result when max_people is 1)."""
+        if self.max_people == 1:
+            return self.one(image, ms)
+        self.runs["several"] += 1
+        return self._parse(self._landmarker("several").detect_for_video(image, ms))
+
+    def run(self, image, ms: int, t_s: float) -> list:
+        """This frame's results in the current mode; several-results mode ends after SETTLE_S with
+        at most one person."""
+        if not self.several_mode:
+            return self.one(image, ms)
+        found = self.several(image, ms)
+        if len(found) >= 2:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = t_s
+        elif t_s - self._calm_since >= SETTLE_S:
+            self.several_mode, self._calm_since = False, None
+        return found
+
+    def check_due(self, t_s: float) -> bool:
+        return self.max_people > 1 and not self.several_mode and t_s - self.last_check_t >= CHECK_INTERVAL_S
+
+    def recheck_allowed(self, t_s: float) -> bool:
+        return self.max_people > 1 and not self.several_mode and t_s - self.last_check_t >= RECHECK_S
+
+    def check(self, image, t_s: float, found: list) -> list:
+        """Look for everybody (IMAGE mode); two or more switch to several-results mode and are
+        returned, else this frame's one-result list `found` is kept (or the check's, when it has
+        one and `found` none)."""
+        self.runs["check"] += 1
+        self.last_check_t = t_s
+        everybody = self._parse(self._landmarker("check").detect(image))
+        if len(everybody) >= 2:
+            self.several_mode, self._calm_since = True, None
+            return everybody
+        return found if found or not everybody else everybody
+
+    def close(self) -> None:
+        for lm in self._landmarkers.values():
+            lm.close()
+        self._landmarkers = {}
+
+
+class PoseOnCrop:
+    """A one-body VIDEO pose landmarker of its own on a square crop around a box (made on first use)."""
+
+    def __init__(self, min_confidence: float):
+        self._min_confidence = min_confidence
+        self._landmarker = None
+        self.frames = 0  # frames it ran on
+
+    def _get(self):
+        if self._landmarker is None:
+            self._landmarker = create_landmarker("pose", "video", self._min_confidence)
+        return self._landmarker
+
+    def preload(self, ms: int, side_px: int) -> None:
+        """Make the landmarker now and run it once on a blank crop (sets up MediaPipe's graph)."""
+        self._get().detect_for_video(mp_image(np.zeros((side_px, side_px, 3), np.uint8)), ms)
+
+    def track(self, frame_bgr: np.ndarray, ms: int, box_px: np.ndarray) -> PoseResult | None:
+        """The body on the crop around box_px (x0, y0, x1, y1, frame pixels), its image landmarks
+        in whole-frame normalised coordinates (world landmarks and visibility as MediaPipe gives
+        them: they do not depend on where the body is in the image); None when none is found."""
+        self.frames += 1
+        size = frame_bgr.shape[1], frame_bgr.shape[0]
+        centre = (np.asarray(box_px[:2], np.float64) + box_px[2:]) / 2
+        side = BODY_CROP_PER_BOX * max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0)
+        crop = np.r_[centre - side / 2, side]
+        found = poses_of(self._get().detect_for_video(mp_image(crop_image(frame_bgr, crop)), ms))
+        if not found:
+            return None
+        p = found[0]
+        return PoseResult(crop_to_frame_landmarks(p.image, crop, size), p.world_m, p.visibility)
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+        self._landmarker = None
