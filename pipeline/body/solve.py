@@ -317,8 +317,10 @@ def _finish(skel: Skeleton, pose: SolvedPose, valid: np.ndarray,
     return local_rot, confidence, from_view
 
 
-def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> BodyMotion:
-    """Joint rotations and root translation of `skel` following the body in `tracks`."""
+def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True, image_lift: bool = True) -> BodyMotion:
+    """Joint rotations and root translation of `skel` following the body in `tracks`; image_lift:
+    hold one camera's landmarks to its image first (pipeline.body.image_lift; about 0.7 ms of CPU
+    per frame, so the live stream, which solves a window every frame, goes without)."""
     n, n_joints = tracks.n_frames, skel.n_joints
     fps = frame_rate(tracks)
     if n == 0:
@@ -326,7 +328,7 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True) -> B
                           np.zeros(0, bool), np.zeros((0, n_joints), np.float32),
                           joint_from_view=np.zeros((0, n_joints), bool))
     pin = condition_pose(tracks)
-    marks, cam_t, level = _prepare_landmarks(skel, tracks, pin, fps)
+    marks, cam_t, level = _prepare_landmarks(skel, tracks, pin, fps, image_lift)
     face_g, face_ok = _face_rotations(tracks, fps) if head_from_face else (Rotation.identity(n), None)
     face_g = level * face_g
     pose = SolvedPose({}, {}, np.zeros((n, n_joints)), np.zeros((n, n_joints), bool), np.cumsum(pin.valid) / fps)

@@ -285,7 +285,7 @@ class LivePoser:
         tr.duration_s = float(ts[-1] - ts[0] + 1.0 / fps)
         for i, (_, r) in enumerate(h):
             store_result(tr, i, r)
-        motion = solve_body(self.skel, tr)
+        motion = solve_body(self.skel, tr, image_lift=False)  # the lift costs too much per live frame
         return motion.local_rotations[-1]
 
 
