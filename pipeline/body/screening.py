@@ -70,8 +70,10 @@ HIPS_BELOW_SHOULDERS = 0.08
 # 0.039-0.118, no_face 0.042-0.050, face_noface's title 0.027-0.042 (also lying).
 UNSTABLE_WINDOW_S = 2.0
 UNSTABLE_BONE_STEP = 0.035
-UNSTABLE_MIN_S = 0.5         # judged only on at least this long of frame pairs (Sports2D's flip ends
+UNSTABLE_MIN_S = 0.5         # judged on at least this long of frame pairs (Sports2D's flip ends
 #                              in a 3-frame run whose 2 steps are 0.04: too few to call it a cartoon)
+UNSTABLE_MIN_STEPS = 6       # ... or, in a run shorter than that, on all its pairs when at least this
+#                              many (bigbuckbunny's rabbit opens with a 10-frame run cut off by a jump)
 # Median over seen bones of |log(length / the take's median)|: people up to 0.72 (Sports2D, two
 # people of different build in one take); 2.5x off is no person's skeleton.
 BONE_LENGTH_LOG_MAX = float(np.log(2.5))
@@ -203,9 +205,10 @@ def _unstable(take: _Take, ok: np.ndarray) -> np.ndarray:
     half = take.frames(UNSTABLE_WINDOW_S) // 2
     out = np.zeros(take.n, bool)
     for s, e in _runs(ok):
+        needed = min(take.frames(UNSTABLE_MIN_S), max(UNSTABLE_MIN_STEPS, np.isfinite(step[s:e]).sum()))
         for i in range(s, e):
             window = step[max(s, i - half):min(e, i + half + 1)]
-            if np.isfinite(window).sum() >= take.frames(UNSTABLE_MIN_S):
+            if np.isfinite(window).sum() >= needed:
                 out[i] = np.nanmedian(window) > UNSTABLE_BONE_STEP
     return out
 
