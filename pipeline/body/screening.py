@@ -107,8 +107,9 @@ NOSE_TIP = 1                 # face landmark at the tip of the nose
 class _Take:
     """The raw measurements every rule reads (N frames): pixels, scales, visibilities, validity."""
 
-    def __init__(self, tracks: Tracks):
+    def __init__(self, tracks: Tracks, ongoing: bool = False):
         self.n, self.fps = tracks.n_frames, float(tracks.fps) if tracks.fps else 30.0
+        self.ongoing = ongoing  # the take goes on after its last frame (a live window)
         width, height = tracks.image_size
         self.pose = np.asarray(tracks.pose_valid, bool) & np.isfinite(tracks.pose_world_m).all(axis=(1, 2)) \
             & np.isfinite(tracks.pose_image[..., :2]).all(axis=(1, 2))
@@ -205,7 +206,9 @@ def _unstable(take: _Take, ok: np.ndarray) -> np.ndarray:
     half = take.frames(UNSTABLE_WINDOW_S) // 2
     out = np.zeros(take.n, bool)
     for s, e in _runs(ok):
-        needed = min(take.frames(UNSTABLE_MIN_S), max(UNSTABLE_MIN_STEPS, np.isfinite(step[s:e]).sum()))
+        closed = e < take.n or not take.ongoing  # a live run still open may yet reach UNSTABLE_MIN_S
+        needed = take.frames(UNSTABLE_MIN_S) if not closed else \
+            min(take.frames(UNSTABLE_MIN_S), max(UNSTABLE_MIN_STEPS, np.isfinite(step[s:e]).sum()))
         for i in range(s, e):
             window = step[max(s, i - half):min(e, i + half + 1)]
             if np.isfinite(window).sum() >= needed:
@@ -300,10 +303,11 @@ def _reject(reason: np.ndarray, ok: np.ndarray, frames: np.ndarray, name: str) -
     ok[hit] = False
 
 
-def screen_reasons(tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
+def screen_reasons(tracks: Tracks, ongoing: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(N,) object arrays: the reason each body / face detection is rejected ("" where it is kept,
-    or where nothing was tracked). See the module docstring for the reasons and their order."""
-    take = _Take(tracks)
+    or where nothing was tracked). See the module docstring for the reasons and their order;
+    ongoing: see screen_tracks."""
+    take = _Take(tracks, ongoing)
     pose_reason, face_reason = np.full(take.n, "", object), np.full(take.n, "", object)
     pose_ok, face_ok = take.pose.copy(), take.face.copy()
     _reject(pose_reason, pose_ok, _glitch_runs(pose_ok), "glitch_run")
@@ -332,17 +336,19 @@ def _counts(pose_reason: np.ndarray, face_reason: np.ndarray) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def screen_tracks(tracks: Tracks) -> Tracks:
+def screen_tracks(tracks: Tracks, ongoing: bool = False) -> Tracks:
     """A copy of the raw `tracks` with implausible detections rejected (see the module docstring):
     rejected frames invalid and NaN, `pose_rejected` / `face_rejected` set, the counts by reason in
-    meta["screening"]. Multi-camera tracks come back unchanged apart from the (all False) flags."""
+    meta["screening"]. Multi-camera tracks come back unchanged apart from the (all False) flags.
+    ongoing: the tracks are the latest seconds of a live take that goes on (its last run of
+    frames is not judged as if it had ended)."""
     n = tracks.n_frames
     out = replace(tracks, **{f.name: getattr(tracks, f.name).copy() for f in fields(tracks)
                              if isinstance(getattr(tracks, f.name), np.ndarray)}, meta=dict(tracks.meta))
     if tracks.multiview or n == 0:
         pose_reason = face_reason = np.full(n, "", object)
     else:
-        pose_reason, face_reason = screen_reasons(tracks)
+        pose_reason, face_reason = screen_reasons(tracks, ongoing)
     pose_rejected, face_rejected = pose_reason != "", face_reason != ""
     out.pose_valid[pose_rejected] = out.pose_filled[pose_rejected] = False
     for name in ("pose_image", "pose_world_m", "pose_visibility"):

@@ -37,6 +37,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
+from pipeline.body.screening import UNSTABLE_WINDOW_S, screen_tracks
 from pipeline.body.skeleton import build_skeleton
 from pipeline.body.solve import solve_body
 from pipeline.core.one_euro import OneEuroParams, PoseSmoother
@@ -67,6 +69,11 @@ LIVE_ROTATIONS_FILTER = OneEuroParams(min_cutoff_hz=8.0, beta=0.3)   # beta per 
 # The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share): on two
 # cores it leaves the tracker (about half a core at 30 fps with decoding and recording) the rest.
 LIVE_BODY_CPU_SHARE = 0.5
+# The live body is screened for look-alikes (pipeline.body.screening) over this much of the stream:
+# its bone-stability rule judges 2 s windows (UNSTABLE_WINDOW_S). On real tracks, per live window:
+# people kept in 100 % of wolfgang's, cap12's and Pose2Sim cam01's frames (Sports2D's: 88 %, the
+# first half second of its tiny, jittery figure), bigbuckbunny's cartoon rabbit rejected in 91 %.
+LIVE_SCREENING_S = UNSTABLE_WINDOW_S
 
 
 def parse_target(text: str | None) -> tuple[str, int]:
@@ -203,7 +210,8 @@ class LivePoser:
     relative to the T-pose (glTF frame), hips position (3,) metres): blendshape weights from the
     frame's scores (pipeline.face.weights.morph_weights; neutral without a face) and, with
     `body=True`, the newest frame of a body solved over the last `window_s` seconds
-    (pipeline.body.solve on a short Tracks window; the hips stay at their rest position, receivers
+    (pipeline.body.solve on a short Tracks window, screened for look-alikes such as cartoons over
+    the last LIVE_SCREENING_S, pipeline.body.screening; the hips stay at their rest position, receivers
     move the avatar themselves). With `smooth=True` the weights and rotations then go through
     causal One Euro filters (LIVE_WEIGHTS_FILTER, LIVE_ROTATIONS_FILTER); the eyes follow the
     (smoothed) eyeLook* weights. Calls must come in time order (one stream).
@@ -255,7 +263,7 @@ class LivePoser:
         the CPU budget (body_cpu_share) waits; None while nothing was ever solved."""
         h = self._history
         h.append((t_s, result))
-        while h and t_s - h[0][0] > self.window_s:
+        while h and t_s - h[0][0] > max(self.window_s, LIVE_SCREENING_S):
             h.popleft()
         now = time.monotonic()
         if self.body_cpu_share is not None and self._last_body is not None and now < self._next_solve_s:
@@ -273,7 +281,8 @@ class LivePoser:
 
     def _solve(self, result):
         """The newest frame's local joint rotations (J, 4) from the body solved over the frames of
-        the last window_s seconds; None when they hold neither a body nor this frame's face."""
+        the last window_s seconds, screened (pipeline.body.screening) over the last
+        LIVE_SCREENING_S; None when they hold neither a body nor this frame's face."""
         h = self._history
         if not any(r.pose is not None for _, r in h) and result.face is None:
             return None
@@ -282,11 +291,22 @@ class LivePoser:
         fps = 1.0 / float(np.median(np.diff(ts))) if n > 1 and np.all(np.diff(ts) > 0) else FALLBACK_FPS
         tr = Tracks.empty(n, fps, self.image_size, "live")
         tr.t_s[:] = ts
-        tr.duration_s = float(ts[-1] - ts[0] + 1.0 / fps)
         for i, (_, r) in enumerate(h):
             store_result(tr, i, r)
+        tr = _last_seconds(screen_tracks(tr, ongoing=True), self.window_s)
         motion = solve_body(self.skel, tr, image_lift=False)  # the lift costs too much per live frame
         return motion.local_rotations[-1]
+
+
+def _last_seconds(tracks: Tracks, seconds: float) -> Tracks:
+    """The frames of `tracks` in its last `seconds` (t_s within that of the last frame's)."""
+    keep = tracks.t_s >= tracks.t_s[-1] - seconds
+    n = tracks.n_frames
+    out = replace(tracks, **{f.name: getattr(tracks, f.name)[keep] for f in fields(tracks)
+                             if isinstance(getattr(tracks, f.name), np.ndarray) and len(getattr(tracks, f.name)) == n})
+    ts = out.t_s
+    out.duration_s = float(ts[-1] - ts[0] + 1.0 / out.fps)
+    return out
 
 
 class LiveVMCStreamer:
