@@ -35,12 +35,12 @@ from pathlib import Path
 
 import numpy as np
 from scipy.signal import savgol_filter
-from scipy.spatial.transform import Rotation
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.body import solve  # noqa: E402
+from pipeline.body.feet import sole_points  # noqa: E402
 from pipeline.body.foot_contacts import clean_runs, foot_contacts, foot_speeds, frames_per_second, runs_of  # noqa: E402
 from pipeline.body.kinematics import forward_kinematics  # noqa: E402
 from pipeline.body.skeleton import build_skeleton  # noqa: E402
@@ -82,14 +82,8 @@ def soles(skel, motion):
     under the ball), each (N, 3)."""
     pos, glob = forward_kinematics(skel.parents, skel.rest_local_m, motion.local_rotations,
                                    motion.root_translation_m)
-    feet = []
-    for side in FEET:
-        foot, toes = skel.index(f"{side}Foot"), skel.index(f"{side}Toes")
-        heel = pos[:, foot] + Rotation.from_quat(glob[:, foot]).apply(skel.heel_offset_m)
-        tip = pos[:, toes] + Rotation.from_quat(glob[:, toes]).apply(skel.toe_tip_offset_m)
-        under_ball = pos[:, toes] + Rotation.from_quat(glob[:, foot]).apply([0.0, skel.toe_tip_offset_m[1], 0.0])
-        feet.append((heel, pos[:, toes], tip, under_ball))
-    return pos, feet
+    soles = [sole_points(skel, side, pos, glob) for side in FEET]
+    return pos, [(s["heel"], s["ball"], s["tip"], s["under_ball"]) for s in soles]
 
 
 def skate_cm(feet, contact: np.ndarray) -> tuple[float, float]:

@@ -21,6 +21,14 @@ def sample():
     return fetch
 
 
+@pytest.fixture(scope="session")
+def tracked():
+    """tracked("carphone") -> the raw MediaPipe tracks of a sample (or a framing source, see
+    tests/framing_clips.py), tracked once per test run; tests must not change them in place."""
+    from framing_clips import tracked_source
+    return tracked_source
+
+
 def _find_glbcheck() -> str | None:
     for c in GLBCHECK_CANDIDATES:
         if c and Path(c).is_file() and (Path(c).parent / "node_modules").is_dir():

@@ -87,12 +87,14 @@ if str(ROOT) not in sys.path:  # run as a script: `python tests/framing_clips.py
 
 from scipy.spatial.transform import Rotation  # noqa: E402
 
+from capture import video  # noqa: E402
 from pipeline.body.kinematics import forward_kinematics, rest_world  # noqa: E402
 from pipeline.core import samples  # noqa: E402
 from pipeline.core.assets import sha256_file  # noqa: E402
 from pipeline.core.errors import InputError  # noqa: E402
 from pipeline.core.tracks import POSE, Tracks  # noqa: E402
 from pipeline.export.gltf import read_avatar  # noqa: E402
+from pipeline.tracking.video import track_stream  # noqa: E402
 
 RECIPE_VERSION = 1  # bump to remake every cached clip when the writing code itself changes
 FOURCC = "mp4v"     # MPEG-4 part 2: written by every OpenCV build, read by FFmpeg
@@ -238,6 +240,19 @@ def source_path(name: str) -> Path:
     if name in EXTRA_MEDIA:
         return fetch_extra(name)
     raise InputError(f"unknown source {name!r}")
+
+
+_TRACKED: dict[str, Tracks] = {}
+
+
+def tracked_source(name: str) -> Tracks:
+    """The raw MediaPipe tracks of a source (see source_path), tracked once per test process
+    (tests must not change them in place)."""
+    if name not in _TRACKED:
+        info = video.probe(source_path(name))
+        _TRACKED[name] = track_stream(video.read_frames(info), info.fps, (info.width, info.height),
+                                      info.frame_count, str(info.path))
+    return _TRACKED[name]
 
 
 def _read_frames(path: Path, wanted: set[int], box_of) -> tuple[dict[int, np.ndarray], float]:

@@ -21,7 +21,6 @@ from pipeline.face.latent_filter import LatentFilter
 from pipeline.face.latent_rig import DEFAULT_CHECKPOINT, latent_expression, load_model, observed_scores
 from pipeline.face.latent_track import LatentParams, LatentTrack
 from pipeline.session.single_camera import process_video
-from pipeline.tracking.video import track_video
 from pipeline.train_expression import main as train_main
 
 
@@ -29,17 +28,6 @@ from pipeline.train_expression import main as train_main
 def _one_thread():
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="module")
-def tracked(sample):
-    cache: dict[str, Tracks] = {}
-
-    def get(name: str) -> Tracks:
-        if name not in cache:
-            cache[name] = track_video(sample(name), progress=False)
-        return cache[name]
-    return get
 
 
 @pytest.fixture(scope="module")

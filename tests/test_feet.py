@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from capture import video
 from pipeline.body import solve
-from pipeline.body.feet import MAX_HEEL_RISE_DEG, MAX_LEAN_DEG
+from pipeline.body.feet import MAX_HEEL_RISE_DEG, MAX_LEAN_DEG, sole_points
 from pipeline.body.foot_contacts import foot_contacts, foot_speeds, frames_per_second, runs_of
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.screening import screen_tracks
@@ -96,14 +96,8 @@ def _soles(skel, motion) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     ball, each (N, 3) world metres."""
     pos, glob = forward_kinematics(skel.parents, skel.rest_local_m, motion.local_rotations,
                                    motion.root_translation_m)
-    out = []
-    for side in FEET:
-        foot, toes = skel.index(f"{side}Foot"), skel.index(f"{side}Toes")
-        heel = pos[:, foot] + Rotation.from_quat(glob[:, foot]).apply(skel.heel_offset_m)
-        tip = pos[:, toes] + Rotation.from_quat(glob[:, toes]).apply(skel.toe_tip_offset_m)
-        under_ball = pos[:, toes] + Rotation.from_quat(glob[:, foot]).apply([0.0, skel.toe_tip_offset_m[1], 0.0])
-        out.append((heel, pos[:, toes], tip, under_ball))
-    return out
+    soles = [sole_points(skel, side, pos, glob) for side in FEET]
+    return [(s["heel"], s["ball"], s["tip"], s["under_ball"]) for s in soles]
 
 
 def _largest_slide_m(s: Solved, motion) -> float:

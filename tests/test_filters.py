@@ -9,36 +9,20 @@ assertion), with the margin stated there.
 """
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import BlockingOSCUDPServer
 from scipy.spatial.transform import Rotation
+from vmc_receiver import Receiver
 
 from pipeline.core.one_euro import OneEuroFilter, OneEuroParams, RotationOneEuro
 from pipeline.core.tracks import ARKIT_NAMES, Tracks
 from pipeline.live.vmc import LivePoser, LiveVMCStreamer
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult
-from pipeline.tracking.video import track_video
 
 LAG_STEP_FRAMES = 0.1
 MAX_LAG_FRAMES = 6.0
-
-
-@pytest.fixture(scope="module")
-def tracks(sample):
-    """tracks("wolfgang") -> the take's MediaPipe tracks, tracked once per module."""
-    cache: dict[str, Tracks] = {}
-
-    def get(name: str) -> Tracks:
-        if name not in cache:
-            cache[name] = track_video(sample(name), progress=False)
-        return cache[name]
-    return get
 
 
 def frame_results(tr: Tracks, n: int | None = None) -> list[FrameResult]:
@@ -59,13 +43,13 @@ def stream(results: list[FrameResult], image_size, smooth: bool) -> tuple[np.nda
 
 
 @pytest.fixture(scope="module")
-def streams(tracks):
+def streams(tracked):
     """streams("wolfgang", n, smooth) -> the live stream of the take's first n frames, made once."""
     cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def get(name: str, n: int, smooth: bool):
         if (name, n, smooth) not in cache:
-            tr = tracks(name)
+            tr = tracked(name)
             cache[(name, n, smooth)] = stream(frame_results(tr, n), tr.image_size, smooth)
         return cache[(name, n, smooth)]
     return get
@@ -115,8 +99,8 @@ FRAMES = {"wolfgang": 240, "p2s_cam01": 100}  # 10 s of talking; the whole 1.7 s
 
 
 @pytest.mark.parametrize("name", list(FRAMES))
-def test_filtered_stream_is_smoother_with_bounded_lag(tracks, streams, name):
-    tr = tracks(name)
+def test_filtered_stream_is_smoother_with_bounded_lag(tracked, streams, name):
+    tr = tracked(name)
     fps = 1.0 / float(np.median(np.diff(tr.t_s)))
     w_raw, q_raw = streams(name, FRAMES[name], False)
     w, q = streams(name, FRAMES[name], True)
@@ -145,10 +129,10 @@ def test_filtered_stream_is_smoother_with_bounded_lag(tracks, streams, name):
         assert np.all((w >= 0) & (w <= 1))
 
 
-def test_the_filter_never_looks_ahead(tracks, streams):
+def test_the_filter_never_looks_ahead(tracked, streams):
     """The output of frame k is the same whatever comes after frame k (the whole live path: window
     body solve and filters)."""
-    tr = tracks("wolfgang")
+    tr = tracked("wolfgang")
     results = frame_results(tr, 120)
     k = 60
     # the same first k + 1 frames, then later frames of the take (a different future)
@@ -188,10 +172,10 @@ def test_rotation_filter_about_one_axis_is_the_scalar_filter():
     assert weight_jitter(a[:, None]) < 0.5 * weight_jitter(angle[:, None])
 
 
-def test_the_body_solve_keeps_to_its_cpu_share(tracks):
+def test_the_body_solve_keeps_to_its_cpu_share(tracked):
     """With body_cpu_share the live body solve uses at most that share of a core (frames in between
     keep the last solved body); without it every frame is solved."""
-    tr = tracks("wolfgang")
+    tr = tracked("wolfgang")
     results = frame_results(tr, 60)
     for share in (None, 0.2):
         poser = LivePoser(image_size=tr.image_size, body_cpu_share=share)
@@ -211,32 +195,10 @@ def test_the_body_solve_keeps_to_its_cpu_share(tracks):
             assert poser.body_cpu_s <= share * wall_s + 2 * first
 
 
-class Receiver:
-    """A VMC receiver: python-osc's UDP server on 127.0.0.1 in a thread, recording every message."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, tuple]] = []
-        d = Dispatcher()
-        d.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), d)
-        self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def wait_for(self, n: int, timeout: float = 30.0) -> None:
-        end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.01)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
-def test_vmc_receives_the_filtered_stream(tracks, streams):
-    tr = tracks("wolfgang")
+def test_vmc_receives_the_filtered_stream(tracked, streams):
+    tr = tracked("wolfgang")
     n = 120
     results = frame_results(tr, n)
     rx = Receiver()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from framing_clips import source_path
+from framing_clips import source_path, tracked_source
 from scipy.spatial.transform import Rotation
 
 from capture import video
 from pipeline.body.framing import FRAMINGS, PARTS, framing_report
 from pipeline.body.screening import STATIC_WINDOW_S, screen_reasons, screen_tracks
-from pipeline.core.errors import InputError, NothingTrackedError
+from pipeline.core.errors import NothingTrackedError
 from pipeline.core.tracks import Tracks
 from pipeline.live.vmc import LivePoser
 from pipeline.session.stages import check_trackable
@@ -35,20 +35,8 @@ ONE_FRAME_FACE = 163       # face_noface: MediaPipe's one-frame "face" in the ti
 LOST_BODY_SHARE = 0.05
 POSTER_S = 6.0             # a still frame shown this long (longer than STATIC_WINDOW_S)
 
-_TRACKS: dict[str, Tracks] = {}
-
-
-def _track(name: str) -> Tracks:
-    """The raw tracks of a sample (tracked once per module)."""
-    if name not in _TRACKS:
-        try:
-            path = source_path(name)
-        except InputError as e:  # offline without a cached copy
-            pytest.skip(f"sample {name} unavailable: {e}")
-        info = video.probe(path)
-        _TRACKS[name] = track_stream(video.read_frames(info), info.fps, (info.width, info.height),
-                                     info.frame_count, str(path))
-    return _TRACKS[name]
+_TRACKS: dict[str, Tracks] = {}  # made here (the poster)
+_track = tracked_source  # the raw tracks of a sample, tracked once per run
 
 
 def _poster() -> Tracks:

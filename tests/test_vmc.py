@@ -2,13 +2,12 @@
 messages arrive, in order, and decode to what was sent."""
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from vmc_receiver import Receiver
 
 from pipeline.core.tracks import ARKIT_NAMES, Tracks
 from pipeline.live.vmc import (
@@ -28,31 +27,6 @@ UNITY_BONES = {"Hips", "Spine", "Chest", "Neck", "Head", "LeftEye", "RightEye", 
                "RightUpperLeg", "RightLowerLeg", "RightFoot", "RightToes"}
 
 
-class Receiver:
-    """A VMC receiver: python-osc's UDP server on 127.0.0.1 in a thread, recording every message
-    (bundles are unpacked by the server) in arrival order."""
-
-    def __init__(self):
-        from pythonosc.dispatcher import Dispatcher
-        from pythonosc.osc_server import BlockingOSCUDPServer
-        self.messages: list[tuple[str, tuple]] = []
-        d = Dispatcher()
-        d.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), d)
-        self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def wait_for(self, n: int, timeout: float = 20.0) -> None:
-        end = time.monotonic() + timeout
-        while len(self.messages) < n and time.monotonic() < end:
-            time.sleep(0.01)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

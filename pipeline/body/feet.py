@@ -224,13 +224,22 @@ def _ball_sole(skel: Skeleton, ball: np.ndarray, foot_g: Rotation) -> np.ndarray
     return ball + foot_g.apply([0.0, skel.toe_tip_offset_m[1], 0.0])
 
 
+def sole_points(skel: Skeleton, side: str, pos: np.ndarray, glob: np.ndarray) -> dict[str, np.ndarray]:
+    """One foot's sole points, each (N, 3) world metres, of a pose's FK pos (N, J, 3) and global
+    rotations glob (N, J, 4) (pipeline.body.kinematics): "heel", "ball" (the toes joint),
+    "under_ball" (the sole point under it) and "tip" (the toe tip's sole point)."""
+    foot, toes = skel.index(f"{side}Foot"), skel.index(f"{side}Toes")
+    foot_g = Rotation.from_quat(glob[:, foot])
+    return {"heel": pos[:, foot] + foot_g.apply(skel.heel_offset_m), "ball": pos[:, toes],
+            "under_ball": _ball_sole(skel, pos[:, toes], foot_g),
+            "tip": pos[:, toes] + Rotation.from_quat(glob[:, toes]).apply(skel.toe_tip_offset_m)}
+
+
 def _sole_lowest(skel: Skeleton, side: str, pos: np.ndarray, glob: np.ndarray) -> np.ndarray:
     """(N, 3) the lowest of one foot's sole points (heel, under the ball, toe tip; world, metres) of
     a pose's FK pos (N, J, 3), glob (N, J, 4)."""
-    foot, toes = skel.index(f"{side}Foot"), skel.index(f"{side}Toes")
-    foot_g = Rotation.from_quat(glob[:, foot])
-    points = np.stack([pos[:, foot] + foot_g.apply(skel.heel_offset_m), _ball_sole(skel, pos[:, toes], foot_g),
-                       pos[:, toes] + Rotation.from_quat(glob[:, toes]).apply(skel.toe_tip_offset_m)], axis=1)
+    sole = sole_points(skel, side, pos, glob)
+    points = np.stack([sole["heel"], sole["under_ball"], sole["tip"]], axis=1)
     return points[np.arange(len(points)), points[..., 1].argmin(axis=1)]
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pipeline.core.tracks import POSE
-from pipeline.tracking.mediapipe_tasks import create_landmarker, mp_image
+from pipeline.tracking.mediapipe_tasks import CropLandmarker
 from pipeline.tracking.results import FaceResult, faces_of
 
 MEDIAPIPE_VERTICAL_FOV_DEG = 63.0  # MediaPipe face geometry's perspective camera, of any image
@@ -161,37 +161,24 @@ def frame_to_crop_matrix(matrix: np.ndarray, box, image_size) -> np.ndarray:
     return out
 
 
-class HeadCropTracker:
+class HeadCropTracker(CropLandmarker):
     """A VIDEO-mode face landmarker of its own on the head crop (made on first use); `track` with
     increasing integer milliseconds."""
 
     def __init__(self, min_confidence: float):
-        self._min_confidence = min_confidence
-        self._landmarker = None
-        self.frames = 0  # frames it ran on
+        super().__init__("face", min_confidence)
 
-    def _get(self):
-        if self._landmarker is None:
-            self._landmarker = create_landmarker("face", "video", self._min_confidence)
-        return self._landmarker
-
-    def preload(self, ms: int) -> None:
-        """Make the landmarker now and run it once on a blank crop (sets up MediaPipe's graph)."""
-        self._get().detect_for_video(mp_image(np.zeros((CROP_PX, CROP_PX, 3), np.uint8)), ms)
+    def preload(self, ms: int, side_px: int = CROP_PX) -> None:
+        super().preload(ms, side_px)
 
     def track(self, frame_bgr: np.ndarray, ms: int, head: Head) -> FaceResult | None:
         """The face in the crop around `head`, in whole-frame terms (see the module docstring)."""
         self.frames += 1
         box = crop_box(head)
-        faces = faces_of(self._get().detect_for_video(mp_image(crop_image(frame_bgr, box)), ms))
+        faces = faces_of(self.detect(crop_image(frame_bgr, box), ms))
         if not faces:
             return None
         size = frame_bgr.shape[1], frame_bgr.shape[0]
         f = faces[0]
         return FaceResult(crop_to_frame_landmarks(f.landmarks, box, size), f.blendshapes,
                           crop_to_frame_matrix(f.matrix, box, size), box.astype(np.float32))
-
-    def close(self) -> None:
-        if self._landmarker is not None:
-            self._landmarker.close()
-        self._landmarker = None

@@ -76,3 +76,30 @@ def image_landmarker(kind: str):
 def detect_image(kind: str, image_bgr: np.ndarray):
     """MediaPipe's result for one picture (IMAGE mode)."""
     return image_landmarker(kind).detect(mp_image(image_bgr))
+
+
+class CropLandmarker:
+    """A one-result VIDEO-mode landmarker of its own for square crops (face or body), made on first
+    use so a take that never needs it never pays for it; `frames` counts the crops it ran on.
+    Subclasses add `track`; `detect(crop_bgr, ms)` runs it (integer milliseconds, increasing)."""
+
+    def __init__(self, kind: str, min_confidence: float):
+        self._kind = kind
+        self._min_confidence = min_confidence
+        self._landmarker = None
+        self.frames = 0
+
+    def detect(self, crop_bgr: np.ndarray, ms: int):
+        """MediaPipe's result on one crop."""
+        if self._landmarker is None:
+            self._landmarker = create_landmarker(self._kind, "video", self._min_confidence)
+        return self._landmarker.detect_for_video(mp_image(crop_bgr), ms)
+
+    def preload(self, ms: int, side_px: int) -> None:
+        """Make the landmarker now and run it once on a blank crop (sets up MediaPipe's graph)."""
+        self.detect(np.zeros((side_px, side_px, 3), np.uint8), ms)
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+        self._landmarker = None

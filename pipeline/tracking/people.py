@@ -24,7 +24,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.tracking.head_crop import crop_image, crop_to_frame_landmarks
-from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, create_landmarker, mp_image
+from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, CropLandmarker, create_landmarker
 from pipeline.tracking.results import PoseResult, faces_of, poses_of
 
 # One person in view: look for others this often (a newcomer waits at most this long). A check
@@ -122,22 +122,11 @@ class LandmarkerSource:
         self._landmarkers = {}
 
 
-class PoseOnCrop:
+class PoseOnCrop(CropLandmarker):
     """A one-body VIDEO pose landmarker of its own on a square crop around a box (made on first use)."""
 
     def __init__(self, min_confidence: float):
-        self._min_confidence = min_confidence
-        self._landmarker = None
-        self.frames = 0  # frames it ran on
-
-    def _get(self):
-        if self._landmarker is None:
-            self._landmarker = create_landmarker("pose", "video", self._min_confidence)
-        return self._landmarker
-
-    def preload(self, ms: int, side_px: int) -> None:
-        """Make the landmarker now and run it once on a blank crop (sets up MediaPipe's graph)."""
-        self._get().detect_for_video(mp_image(np.zeros((side_px, side_px, 3), np.uint8)), ms)
+        super().__init__("pose", min_confidence)
 
     def track(self, frame_bgr: np.ndarray, ms: int, box_px: np.ndarray) -> PoseResult | None:
         """The body on the crop around box_px (x0, y0, x1, y1, frame pixels), its image landmarks
@@ -148,13 +137,8 @@ class PoseOnCrop:
         centre = (np.asarray(box_px[:2], np.float64) + box_px[2:]) / 2
         side = BODY_CROP_PER_BOX * max(box_px[2] - box_px[0], box_px[3] - box_px[1], 1.0)
         crop = np.r_[centre - side / 2, side]
-        found = poses_of(self._get().detect_for_video(mp_image(crop_image(frame_bgr, crop)), ms))
+        found = poses_of(self.detect(crop_image(frame_bgr, crop), ms))
         if not found:
             return None
         p = found[0]
         return PoseResult(crop_to_frame_landmarks(p.image, crop, size), p.world_m, p.visibility)
-
-    def close(self) -> None:
-        if self._landmarker is not None:
-            self._landmarker.close()
-        self._landmarker = None
