@@ -38,8 +38,9 @@ How, per frame (vectorised over frames):
          them.
   3. Landmarks not solved (the eyes, mouth and thumbs) ride on their parent landmark with
      MediaPipe's rotated offset.
-  4. An elbow bending backward has its forearm's depth mirrored about the elbow
-     (`_bend_elbows_forward`), as the solve does for a knee bending forward.
+  4. An elbow bending backward has its forearm's depth mirrored about the elbow, as the solve
+     does for a knee bending forward; of two readings that both bend it forward, the straighter
+     is taken (`_bend_elbows_forward`).
   5. The result goes back into MediaPipe's orientation (the inverse of the fitted rotation) and
      about the hips: only the body's shape changes, not how the whole body is turned, which the
      camera fit cannot tell well where little of the body is seen (a head-and-shoulders take).
@@ -111,6 +112,11 @@ for _side in ("left", "right"):
 IMAGE_LENGTH_KEYS = ("upper_arm", "lower_arm")  # measured from the image by `image_segment_lengths`
 HAND_PARTS = ("pinky", "index", "thumb")     # hand landmarks that move with the wrist
 DEPTH_MIRROR = np.array([1.0, 1.0, -1.0])       # a vector with its depth mirrored
+# Two readings of a forearm that both bend the elbow forward: the mirrored one is taken when the
+# cosine between upper arm and forearm is larger by this (a few degrees: not on noise). Measured on
+# Pose2Sim's 4 cameras against their triangulation (PA-MPJPE of 12 joints): 0.0 and 0.1 give the
+# same within 1 mm; 0.3 takes hardly any frame.
+ELBOW_STRAIGHTER_COS = 0.05
 
 _K = len(LIFTED)
 _LIFTED_IDX = np.array([POSE[name] for name in LIFTED])
@@ -362,7 +368,8 @@ def image_segment_lengths(tracks: Tracks) -> dict[str, float]:
 
 def _bend_elbows_forward(points: np.ndarray) -> None:
     """Mirror, in place, the depth of a forearm and hand about the elbow where the elbow bends
-    backward: points (N, 33, 3) in the camera (MediaPipe's axes, metres).
+    backward, or where both readings bend it forward and the mirrored one is the straighter:
+    points (N, 33, 3) in the camera (MediaPipe's axes, metres).
 
     An elbow is a hinge that bends the forearm forward of the upper arm (toward +Z in the upper
     arm's frame, which is the chest frame swung along the shortest arc from the T-pose's arm; its
@@ -370,7 +377,12 @@ def _bend_elbows_forward(points: np.ndarray) -> None:
     reference the forearm's +Z component is 0.12 at least). A forearm behind it is MediaPipe
     reading its depth backward (camera 2 of the demo: 23 % of the frames of one arm); the image
     cannot tell the two apart, so the depth is mirrored about the elbow, which keeps the image
-    and the length. Like the solve's knee rule (pipeline.body.solve), it cannot tell a hand behind
+    and the length. Where the upper arm itself points along the view (a camera above or below the
+    subject), both readings can bend the elbow forward; then the straighter one is taken (cosine
+    between upper arm and forearm larger by ELBOW_STRAIGHTER_COS): MediaPipe tends to bend such
+    elbows toward the camera. On Pose2Sim's cam01 (looking down 30 degrees at a man whose left arm
+    hangs nearly straight) it bent his left elbow by about 45 degrees toward the camera in 75 of
+    100 frames. Like the solve's knee rule (pipeline.body.limbs), it cannot tell a hand behind
     the back from one in front when MediaPipe reads it backward.
     """
     gltf = points * MP_TO_GLTF
@@ -384,7 +396,10 @@ def _bend_elbows_forward(points: np.ndarray) -> None:
         forearm = gltf[:, wrist] - gltf[:, elbow]
         ahead = (chest * swing).inv().apply(forearm)[:, 2]
         mirrored = (chest * swing).inv().apply(forearm * DEPTH_MIRROR)[:, 2]
-        rows = np.flatnonzero((ahead < 0.0) & (mirrored > ahead))
+        straight = np.einsum("nd,nd->n", _unit(upper_arm), _unit(forearm))
+        straight_mirrored = np.einsum("nd,nd->n", _unit(upper_arm), _unit(forearm * DEPTH_MIRROR))
+        straighter = (ahead >= 0.0) & (mirrored >= 0.0) & (straight_mirrored > straight + ELBOW_STRAIGHTER_COS)
+        rows = np.flatnonzero(((ahead < 0.0) & (mirrored > ahead)) | straighter)
         hand = [wrist] + [POSE[f"{side}_{part}"] for part in HAND_PARTS]
         depth = points[rows[:, None], hand, 2]
         points[rows[:, None], hand, 2] = 2.0 * points[rows, elbow, 2][:, None] - depth
