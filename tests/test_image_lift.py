@@ -32,9 +32,12 @@ IDX = [POSE[n] for n in LANDMARKS]
 # the 12 joints, both measured in the test) by this margin: the same videos tracked twice differ by
 # up to 3 mm (the stored sessions against a fresh tracking).
 RAW_MARGIN_MM = 5.0
-# Issue 12's target for every camera (mm): not met yet on every camera (cam02's MediaPipe readings
-# are garbled in about 20 frames that no relabelling fixes), so it is printed, not asserted.
+# Issue 12's target for every camera (mm). Asserted on the cameras that meet it (cam01, looking
+# down at the man from the front); printed for the others: cam02's MediaPipe readings are garbled
+# in about 20 frames that no relabelling fixes, and cams 3-4 see him from behind, where the depth
+# signs of his limbs stay ambiguous.
 TARGET_MM = 60.0
+TARGET_MET = {"p2s_cam01"}
 
 
 def _track(path) -> Tracks:
@@ -76,6 +79,8 @@ def test_single_camera_solve_against_the_four_camera_reference(p2s):
         after = _pa_mpjpe_mm(solved, reference, ok)
         print(f"{CAMS[c]}: PA-MPJPE raw MediaPipe {raw:.1f} mm, solved {after:.1f} mm (target {TARGET_MM} mm)")
         assert after < raw - RAW_MARGIN_MM
+        if CAMS[c] in TARGET_MET:
+            assert after <= TARGET_MM
 
 
 def test_label_swaps_found_on_real_tracks(p2s):
