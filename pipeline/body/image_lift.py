@@ -38,8 +38,9 @@ How, per frame (vectorised over frames):
          them.
   3. Landmarks not solved (the eyes, mouth and thumbs) ride on their parent landmark with
      MediaPipe's rotated offset.
-  4. An elbow bending backward has its forearm's depth mirrored about the elbow
-     (`_bend_elbows_forward`), as the solve does for a knee bending forward.
+  4. An elbow bending backward has its forearm's depth mirrored about the elbow, as the solve
+     does for a knee bending forward; of two readings that both bend it forward, the straighter
+     is taken (`_bend_elbows_forward`).
   5. The result goes back into MediaPipe's orientation (the inverse of the fitted rotation) and
      about the hips: only the body's shape changes, not how the whole body is turned, which the
      camera fit cannot tell well where little of the body is seen (a head-and-shoulders take).
@@ -111,6 +112,17 @@ for _side in ("left", "right"):
 IMAGE_LENGTH_KEYS = ("upper_arm", "lower_arm")  # measured from the image by `image_segment_lengths`
 HAND_PARTS = ("pinky", "index", "thumb")     # hand landmarks that move with the wrist
 DEPTH_MIRROR = np.array([1.0, 1.0, -1.0])       # a vector with its depth mirrored
+# Two readings of a forearm that both bend the elbow forward: the mirrored one is preferred by as
+# much as its cosine between upper arm and forearm exceeds the other's by more than this (a few
+# degrees: not on noise). Measured on Pose2Sim's 4 cameras against their triangulation (PA-MPJPE of
+# 12 joints): 0.0 and 0.1 give the same within 1 mm; 0.3 takes hardly any frame.
+ELBOW_STRAIGHTER_COS = 0.05
+# Changing reading from one frame to the next costs this per unit of the forearm direction's jump
+# (unit vectors), in the same units as the preference (cosines): a forearm's reading changes where
+# its depth is small (the two readings close), or after a run of frames that clearly prefer the
+# other, never back and forth (flicker of up to 155 degrees a frame on Pose2Sim's cam01 otherwise).
+READING_SWITCH_COST = 1.0
+BACKWARD_COST = 1e6             # a reading bending the elbow backward when the other does not
 
 _K = len(LIFTED)
 _LIFTED_IDX = np.array([POSE[name] for name in LIFTED])
@@ -360,18 +372,67 @@ def image_segment_lengths(tracks: Tracks) -> dict[str, float]:
     return out
 
 
+def _two_state_path(unary: np.ndarray, switch: np.ndarray) -> np.ndarray:
+    """(M,) bool: the cheapest sequence of two states (Viterbi) with per-frame costs unary (M, 2)
+    and costs switch (M, 2) of entering each state at frame k from the other one at k - 1."""
+    m = len(unary)
+    if m == 0:
+        return np.zeros(0, bool)
+    cost, back = unary[0].copy(), np.zeros((m, 2), np.int64)
+    for k in range(1, m):
+        total = cost[:, None] + np.array([[0.0, switch[k, 1]], [switch[k, 0], 0.0]])  # (from, to)
+        back[k] = total.argmin(0)
+        cost = total.min(0) + unary[k]
+    path = np.zeros(m, np.int64)
+    path[-1] = int(cost.argmin())
+    for k in range(m - 1, 0, -1):
+        path[k - 1] = back[k, path[k]]
+    return path.astype(bool)
+
+
+def _mirrored_forearms(upper_arm: np.ndarray, forearm: np.ndarray, ahead: np.ndarray,
+                       mirrored: np.ndarray) -> np.ndarray:
+    """(M,) bool: frames whose forearm depth is to be mirrored about the elbow, from the upper arm
+    and forearm vectors (M, 3) (glTF axes) and the forearm's component ahead of the upper arm
+    (M,) as read and mirrored (see `_bend_elbows_forward`)."""
+    flipped = forearm * DEPTH_MIRROR
+    prefer = (np.einsum("nd,nd->n", _unit(upper_arm), _unit(flipped))
+              - np.einsum("nd,nd->n", _unit(upper_arm), _unit(forearm)) - ELBOW_STRAIGHTER_COS)
+    unary = np.stack([np.maximum(prefer, 0.0), np.maximum(-prefer, 0.0)], axis=1)
+    unary[(ahead < 0.0) & (mirrored > ahead), 0] = BACKWARD_COST  # the hinge rule
+    unary[(mirrored < 0.0) & (ahead >= 0.0), 1] = BACKWARD_COST
+    readings = np.stack([_unit(forearm), _unit(flipped)], axis=1)  # (M, 2, 3)
+    # The mirror keeps distances, so staying in either reading moves the forearm as much; a switch
+    # costs the jump beyond that motion.
+    stay = np.linalg.norm(readings[1:, 0] - readings[:-1, 0], axis=-1)
+    switch = np.zeros((len(forearm), 2))
+    switch[1:, 1] = np.linalg.norm(readings[1:, 1] - readings[:-1, 0], axis=-1) - stay  # into mirrored
+    switch[1:, 0] = np.linalg.norm(readings[1:, 0] - readings[:-1, 1], axis=-1) - stay  # back
+    return _two_state_path(unary, READING_SWITCH_COST * np.maximum(switch, 0.0))
+
+
 def _bend_elbows_forward(points: np.ndarray) -> None:
-    """Mirror, in place, the depth of a forearm and hand about the elbow where the elbow bends
-    backward: points (N, 33, 3) in the camera (MediaPipe's axes, metres).
+    """Mirror, in place, the depth of a wrist about the elbow (the hand moving with it) where the
+    elbow bends backward, or where both readings bend it forward and the mirrored one is the
+    straighter: points (N, 33, 3) in the camera (MediaPipe's axes, metres), consecutive frames.
 
     An elbow is a hinge that bends the forearm forward of the upper arm (toward +Z in the upper
     arm's frame, which is the chest frame swung along the shortest arc from the T-pose's arm; its
     twist, about +-90 degrees, keeps the forearm in that half-space; on Pose2Sim's 4-camera
     reference the forearm's +Z component is 0.12 at least). A forearm behind it is MediaPipe
     reading its depth backward (camera 2 of the demo: 23 % of the frames of one arm); the image
-    cannot tell the two apart, so the depth is mirrored about the elbow, which keeps the image
-    and the length. Like the solve's knee rule (pipeline.body.solve), it cannot tell a hand behind
-    the back from one in front when MediaPipe reads it backward.
+    cannot tell the two apart, so the wrist's depth is mirrored about the elbow, which keeps the
+    image and the length. Where the upper arm itself points along the view (a camera above or
+    below the subject), both readings can bend the elbow forward; then the straighter one is
+    preferred (by how much its cosine between upper arm and forearm is larger, beyond
+    ELBOW_STRAIGHTER_COS): MediaPipe tends to bend such elbows toward the camera. On Pose2Sim's
+    cam01 (looking down 30 degrees at a man whose left arm hangs nearly straight) it bent his left
+    elbow by about 45 degrees toward the camera in 75 of 100 frames. The reading is chosen over
+    the take (`_mirrored_forearms`, two states), so it does not flicker from frame to frame. The
+    hand keeps its shape (mirroring it too would turn the palm, and the forearm's twist with it,
+    by up to 155 degrees where the reading changes). Like the solve's knee rule
+    (pipeline.body.limbs), it cannot tell a hand behind the back from one in front when MediaPipe
+    reads it backward.
     """
     gltf = points * MP_TO_GLTF
     shoulders = gltf[:, [POSE["left_shoulder"], POSE["right_shoulder"]]]
@@ -384,7 +445,7 @@ def _bend_elbows_forward(points: np.ndarray) -> None:
         forearm = gltf[:, wrist] - gltf[:, elbow]
         ahead = (chest * swing).inv().apply(forearm)[:, 2]
         mirrored = (chest * swing).inv().apply(forearm * DEPTH_MIRROR)[:, 2]
-        rows = np.flatnonzero((ahead < 0.0) & (mirrored > ahead))
+        rows = np.flatnonzero(_mirrored_forearms(upper_arm, forearm, ahead, mirrored))
+        shift = 2.0 * (points[rows, elbow, 2] - points[rows, wrist, 2])
         hand = [wrist] + [POSE[f"{side}_{part}"] for part in HAND_PARTS]
-        depth = points[rows[:, None], hand, 2]
-        points[rows[:, None], hand, 2] = 2.0 * points[rows, elbow, 2][:, None] - depth
+        points[rows[:, None], hand, 2] += shift[:, None]
