@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the workers' unfinished session folders were removed
-        return interrupted(f"{done[0]} of {takes[0]} takes finished and kept; unfinished ones not written", e)
+        return interrupted(f"{done[0]} of {takes[0]} takes done (their sessions kept); the others not written", e)
     print(summary_table(results))
     return 0 if all(r["status"] == "ok" for r in results) else 1
 

@@ -30,7 +30,17 @@ import cv2
 import pytest
 
 from pipeline.core.assets import BUNDLED_DIR, MODELS, model_dir, sha256_file
-from pipeline.core.session_folder import FILES_KEY, MANIFEST, STAGING_TAG, file_list, safe_stem, verify_session
+from pipeline.core.errors import InputError, OutputError
+from pipeline.core.session_folder import (
+    FILES_KEY,
+    MANIFEST,
+    STAGING_TAG,
+    file_list,
+    safe_stem,
+    staged_session,
+    verify_session,
+    write_manifest,
+)
 from pipeline.session.batch_runner import session_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,6 +222,35 @@ def test_safe_stems():
         [root / "take", root / "take_2", root / "take_3"]
 
 
+def test_staged_session_in_process(tmp_path, monkeypatch):
+    """The staging itself, without a take: "--out ." in an empty folder, an error part-way (the
+    target left as it was), --overwrite (the old session replaced whole, nothing of it kept)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    with staged_session(".") as work:
+        (work / "tracks.npz").write_bytes(b"new")
+        write_manifest(work, {"take": 1})
+    assert sorted(p.name for p in here.iterdir()) == ["manifest.json", "tracks.npz"]
+    monkeypatch.chdir(tmp_path)
+    assert verify_session(here)["take"] == 1
+    before = file_list(here)
+    with pytest.raises(OutputError, match=f"^cannot write {here}/avatar.glb: No space left on device$"):
+        with staged_session(here, overwrite=True) as work:
+            (work / "texture.png").write_bytes(b"other")
+            raise OutputError(f"cannot write {work}/avatar.glb: No space left on device")
+    assert file_list(here) == before
+    with pytest.raises(InputError, match="already holds a session"):
+        with staged_session(here):
+            pass
+    with staged_session(here, overwrite=True) as work:
+        (work / "avatar.glb").write_bytes(b"glb")
+        write_manifest(work, {"take": 2})
+    assert sorted(p.name for p in here.iterdir()) == ["avatar.glb", "manifest.json"]
+    assert verify_session(here)["take"] == 2
+    _nothing_beside(tmp_path)
+
+
 @pytest.mark.parametrize("fault, cause", [(("enospc", "tracks.part.npz"), "No space left on device"),
                                           (("eacces", "tracks.part.npz"), "Permission denied"),
                                           (("vanished", "tracks.part.npz"), "No such file or directory")])
@@ -288,7 +327,8 @@ def test_sigterm_says_what_it_did(clips, tmp_path):
     p = _terminate_when_started([sys.executable, "-m", "pipeline.batch", str(clips["whole"]), str(clips["cut"]),
                                  "--out", str(out), "--workers", "1", "--quiet"], out)
     assert p.returncode == 143
-    assert _one_line(p).startswith("error: terminated (SIGTERM); 0 of 2 takes finished")
+    assert _one_line(p) == ("error: terminated (SIGTERM); 0 of 2 takes done (their sessions kept); "
+                            "the others not written")
     assert list(out.iterdir()) == []
 
 

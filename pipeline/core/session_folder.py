@@ -73,24 +73,26 @@ def is_session(folder: Path) -> bool:
     return any((folder / m).exists() for m in SESSION_MARKERS)
 
 
-def check_target(out: Path, overwrite: bool) -> None:
-    """Refuse an `out` the new session may not replace (InputError, one line): a file, a folder
-    holding a session (unless overwrite), a non-empty folder holding none (always)."""
+def check_target(out: Path, overwrite: bool, shown: Path | None = None) -> None:
+    """Refuse an `out` the new session may not replace (InputError, one line, naming it as
+    `shown`, the path the user gave): a file, a folder holding a session (unless overwrite), a
+    non-empty folder holding none (always)."""
+    shown = shown or out
     if not out.exists():
         return
     if not out.is_dir():
-        raise InputError(f"{out} is a file, not a session folder; choose another --out")
+        raise InputError(f"{shown} is a file, not a session folder; choose another --out")
     try:
         empty = next(out.iterdir(), None) is None
     except OSError as e:
-        raise OutputError(f"cannot read {out}: {cause(e)}") from None
+        raise OutputError(f"cannot read {shown}: {cause(e)}") from None
     if empty:
         return
     if not is_session(out):
-        raise InputError(f"{out} is not empty and holds no session; choose another --out "
+        raise InputError(f"{shown} is not empty and holds no session; choose another --out "
                          f"(--overwrite only replaces a session)")
     if not overwrite:
-        raise InputError(f"{out} already holds a session; add --overwrite to replace it whole, "
+        raise InputError(f"{shown} already holds a session; add --overwrite to replace it whole, "
                          f"or choose another --out")
 
 
@@ -105,10 +107,11 @@ def discard_session(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _swap_in(work: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished `work` folder to `out`, moving a previous session aside and deleting
-    it afterwards; OutputError when the renames fail (then `out` is as it was)."""
-    check_target(out, overwrite)  # again: another run may have written there meanwhile
+def _swap_in(work: Path, out: Path, overwrite: bool, shown: Path) -> None:
+    """Rename the finished `work` folder to `out` (absolute; `shown` as the user gave it), moving
+    a previous session aside and deleting it afterwards; OutputError when the renames fail (then
+    `out` is as it was)."""
+    check_target(out, overwrite, shown)  # again: another run may have written there meanwhile
     old = None
     try:
         if out.exists():
@@ -121,7 +124,7 @@ def _swap_in(work: Path, out: Path, overwrite: bool) -> None:
     except OSError as e:
         if old is not None and not out.exists():
             os.rename(old, out)
-        raise OutputError(f"cannot move the session into {out}: {cause(e)}") from None
+        raise OutputError(f"cannot move the session into {shown}: {cause(e)}") from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -132,21 +135,22 @@ def staged_session(out: str | os.PathLike, overwrite: bool = False) -> Iterator[
     when the block ends without an error, remove it otherwise (see the module docstring).
     Raises InputError (one line) at once for an `out` it may not replace, OutputError when the
     folder cannot be made; a PipelineError from the block names `out`, not the temporary folder."""
-    out = Path(out)
-    check_target(out, overwrite)
+    shown = Path(out)
+    out = Path(os.path.abspath(shown))  # "--out ." has a name and a parent to build beside
+    check_target(out, overwrite, shown)
     if out.is_dir() and not os.access(out, os.W_OK):  # the user made it read-only: leave it so
-        raise OutputError(f"cannot write into {out}: {os.strerror(errno.EACCES)}")
+        raise OutputError(f"cannot write into {shown}: {os.strerror(errno.EACCES)}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=out.name + STAGING_TAG, dir=out.parent))
         os.chmod(work, FOLDER_MODE & ~_umask())  # mkdtemp's 0700 would stay on the session
     except OSError as e:
-        raise OutputError(f"cannot create session folder {out}: {cause(e)}") from None
+        raise OutputError(f"cannot create session folder {shown}: {cause(e)}") from None
     try:
         yield work
-        _swap_in(work, out, overwrite)
+        _swap_in(work, out, overwrite, shown)
     except PipelineError as e:
-        e.args = (str(e).replace(str(work), str(out)),)  # the user knows the folder they asked for
+        e.args = (str(e).replace(str(work), str(shown)),)  # the user knows the folder they asked for
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already after the rename

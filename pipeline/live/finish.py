@@ -133,10 +133,10 @@ def save_camera_tracks(res: TakeResult, failure: PipelineError | None) -> list[T
             continue
         tr = build_tracks(ct, res.t0)
         try:
-            tr.save(out / f"tracks_cam{ct.camera}.npz")
-        except OSError as e:
+            tr.save(out / f"tracks_cam{ct.camera}.npz")  # OutputError naming the file and the cause
+        except OutputError:
             if failure is None:
-                raise PipelineError(f"cannot write {out}/tracks_cam{ct.camera}.npz: {e.strerror or e}") from None
+                raise
         tracks.append(tr)
     return tracks
 

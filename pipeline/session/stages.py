@@ -32,8 +32,8 @@ from pipeline.body.mesh import build_body_mesh
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
-from pipeline.core.atomic import write_image
-from pipeline.core.errors import AssetError, InputError, NothingTrackedError
+from pipeline.core.atomic import cause, write_image
+from pipeline.core.errors import AssetError, NothingTrackedError, OutputError
 from pipeline.core.mesh import SkinnedMesh
 from pipeline.core.session_folder import write_manifest
 from pipeline.core.tracks import ARKIT_NAMES, POSE, Tracks, fill_short_gaps, gap_spans
@@ -153,12 +153,14 @@ def check_trackable(tracks) -> list[str]:
 
 
 def make_session_dir(out_dir: str | Path) -> Path:
-    """The session folder, created with its parents; InputError (one line) when it cannot be."""
+    """The session folder, created with its parents, for a live take that records straight into it
+    (a recorded take is staged instead: pipeline.core.session_folder); OutputError (one line,
+    exit code 6) when it cannot be."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"cannot create session folder {out}: {e.strerror}") from None
+        raise OutputError(f"cannot create session folder {out}: {cause(e)}") from None
     return out
 
 
