@@ -19,6 +19,9 @@ from pipeline.core.quiet import native_stderr_silenced
 MAX_PLAUSIBLE_FPS = 1000   # frames per second; a container claiming more (or none) has no usable rate
 DEFAULT_FPS = 30.0         # container without a rate: a common default; timestamps still come from the decoder
 MS_PER_S = 1000.0          # OpenCV gives positions in milliseconds
+# Some containers estimate their frame count from duration x rate: a decoded count within this
+# share of the announced one (and at least one frame) is rounding, not a truncated file.
+FRAME_COUNT_SLACK = 0.01
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"{p}: has {max(count, 1)} frame; a video of at least 2 frames is needed")
     h, w = frame.shape[:2]
     return VideoInfo(str(p), w, h, float(fps), count, count / fps)
+
+
+def frame_count_warning(info: VideoInfo, decoded: int) -> str | None:
+    """One line when the file decodes fewer (or more) frames than its container announces, more
+    than FRAME_COUNT_SLACK apart: a truncated or damaged file; None when they agree."""
+    announced = info.frame_count
+    if abs(announced - decoded) <= max(1.0, FRAME_COUNT_SLACK * announced):
+        return None
+    return (f"{info.path}: {decoded} frames decoded of the {announced} its container announces "
+            f"(truncated or damaged file?); the take holds the decoded ones")
 
 
 def read_frames(info: VideoInfo) -> Iterator[tuple[int, float, np.ndarray]]:

@@ -6,18 +6,22 @@ parallel worker processes, with one summary table at the end.
     python -m pipeline.batch takes/ --executor dask --address tcp://scheduler:8786
     python -m pipeline.batch takes/ --executor ray --address ray://head:10001
 
-Each take runs in its own worker and writes `<out>/<video name>/`; a take that fails is reported
-in the table with its one-line error and does not stop the others. A line per finished take goes
+Each take runs in its own worker and writes `<out>/<video name>/` (the name made safe), whole or
+not at all (an existing session only with --overwrite); a take that fails is reported in the
+table with its one-line error and does not stop the others. A line per finished take goes
 to stderr (unless --quiet); the table is printed once all takes are done and saved as
 `<out>/batch_summary.json` and `.csv` (see pipeline.session.batch_runner).
-Exit code: 0 when every take succeeded, 1 otherwise, 3 when the inputs hold no video.
+Exit code: 0 when every take succeeded, 1 otherwise, 3 when the inputs hold no video, 6 when
+--out cannot be written, 130 interrupted, 143 terminated (SIGTERM): finished takes are kept,
+unfinished ones leave nothing.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from pipeline.core.errors import PipelineError, interrupted, report
+from pipeline.core.errors import PipelineError, install_cli_signals, interrupted, report
+from pipeline.core.session_folder import OVERWRITE_HELP
 from pipeline.session.batch_runner import EXECUTORS, process_batch, summary_table
 from pipeline.tracking.subject import AUTO, SUBJECT_HELP, parse_subject
 
@@ -36,7 +40,9 @@ def main(argv=None) -> int:
     ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N",
                     help=SUBJECT_HELP + " (in every take)")
     ap.add_argument("--quiet", action="store_true", help="no line per finished take")
+    ap.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     a = ap.parse_args(argv)
+    install_cli_signals()
     takes = [0]  # how many takes the inputs hold
     done = [0]
 
@@ -53,11 +59,12 @@ def main(argv=None) -> int:
 
     try:
         results = process_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap,
-                                on_start=started, on_result=progress, subject=a.subject)
+                                on_start=started, on_result=progress, subject=a.subject,
+                                overwrite=a.overwrite)
     except PipelineError as e:
         return report(e)
-    except KeyboardInterrupt:
-        return interrupted()
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the workers' unfinished session folders were removed
+        return interrupted(f"{done[0]} of {takes[0]} takes done (their sessions kept); the others not written", e)
     print(summary_table(results))
     return 0 if all(r["status"] == "ok" for r in results) else 1
 

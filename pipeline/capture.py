@@ -15,7 +15,8 @@ preview.png and manifest.json (with a "capture" section):
 
 Exit codes: 0 take recorded and exported (also when a camera was lost or a file ended: the manifest
 says which and when), 2 usage, 3 camera or file unusable, 4 nothing tracked (recordings kept),
-6 recording failed, e.g. disk full (what was recorded is kept), 130 interrupted during the export.
+6 recording failed or an output cannot be written, e.g. disk full (what was recorded is kept),
+130 interrupted during the export, 143 terminated (SIGTERM) during it.
 The take itself: pipeline.live (run_capture).
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.core.errors import PipelineError, interrupted, report
+from pipeline.core.errors import PipelineError, install_cli_signals, interrupted, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.live.options import CaptureOptions, LiveOptions
 from pipeline.live.run import run_capture
@@ -41,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--cams", nargs="+", required=True, metavar="CAM",
                     help="device indices (0 1), video files (played at their own rate) or stream URLs")
     ap.add_argument("--out", help="session folder (default: sessions/capture_<date-time>)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace a take already in --out: it is removed whole before the new take starts "
+                         "(without it such a folder is refused); the recordings go straight into --out, "
+                         "and manifest.json, written last, lists every file with its size and SHA-256")
     ap.add_argument("--width", type=int, help="frame width asked of devices (files and streams are resized)")
     ap.add_argument("--height", type=int, help="frame height, likewise")
     ap.add_argument("--fps", type=float, help="frame rate asked of devices (files: at most their own rate)")
@@ -73,7 +78,8 @@ def capture_options(a: argparse.Namespace) -> CaptureOptions:
     live = LiveOptions(seconds=a.seconds, tolerance_s=None if a.tolerance_ms is None else a.tolerance_ms / MS_PER_S,
                        track_max_side=a.track_max_side, lost_after_s=a.lost_after,
                        segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc, subject=a.subject)
-    return CaptureOptions(out=a.out, width=a.width, height=a.height, fps=a.fps, preview=not a.no_preview,
+    return CaptureOptions(out=a.out, overwrite=a.overwrite,
+                          width=a.width, height=a.height, fps=a.fps, preview=not a.no_preview,
                           quiet=a.quiet, max_gap_s=a.max_gap, live=live)
 
 
@@ -84,13 +90,14 @@ def main(argv=None) -> int:
         v = getattr(a, name)
         if v is not None and v <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive")  # exit code 2
+    install_cli_signals()
     send_native_stderr_to_devnull()
     try:
         return run_capture(a.cams, capture_options(a))
     except PipelineError as e:
         return report(e)
-    except KeyboardInterrupt:
-        return interrupted()
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before the take started: nothing recorded
+        return interrupted("nothing recorded", e)
 
 
 if __name__ == "__main__":

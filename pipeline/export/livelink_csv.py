@@ -25,7 +25,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.kinematics import global_rotations
-from pipeline.export.atomic import atomic_path
+from pipeline.core.atomic import atomic_path
 from pipeline.export.session_take import EngineOptions, SessionTake
 from pipeline.export.vrm_expressions import perfect_sync_name
 

@@ -18,6 +18,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from pipeline.body.kinematics import rest_world
 from pipeline.core.errors import InputError
+from pipeline.core.session_folder import MANIFEST, verify_session
 from pipeline.export.glb import read_glb
 from pipeline.export.gltf import Take, avatar_from_glb
 
@@ -109,12 +110,16 @@ def _frames_and_rate(glb: Path, info: dict, take: Take) -> tuple[int, float]:
     return max(1, min(n_frames, n_keys)), float(fps)
 
 
-def load_session_take(session: str | Path) -> SessionTake:
+def load_session_take(session: str | Path, verify: bool = True) -> SessionTake:
     """Read a session folder (or an avatar.glb directly). The frame count and rate come from
-    tracks.npz when it is there, else from the file's extras and its keys. InputError for a
-    missing or unreadable file."""
+    tracks.npz when it is there, else from the file's extras and its keys. With `verify`, a
+    session folder (or the folder of an avatar.glb that has a manifest.json beside it) must match
+    its manifest's list of files first (pipeline.core.session_folder.verify_session). InputError
+    (one line) for a missing, unreadable, incomplete or altered session."""
     p = Path(session)
     glb = p / "avatar.glb" if p.is_dir() else p
+    if verify and (p.is_dir() or (glb.parent / MANIFEST).is_file()):
+        verify_session(glb.parent)
     if not glb.is_file():
         raise InputError(f"{glb}: no such file (process a video first: python -m pipeline.process)")
     try:

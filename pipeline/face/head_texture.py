@@ -34,8 +34,10 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from models.texture_gan import DEFAULT_CHECKPOINT, complete, load_checkpoint
+from models.texture_gan import complete, load_checkpoint
 from models.threads import torch_threads
+from pipeline.core.assets import TEXTURE_GAN, model_path
+from pipeline.core.atomic import write_image
 from pipeline.core.colour import linear_to_srgb, sample_uv, srgb_to_linear
 from pipeline.face.canonical import load_canonical_face
 from pipeline.face.head_eyes import IRIS_DEG, LIMBUS_DEG, PUPIL_DEG
@@ -111,9 +113,7 @@ class TextureResult:
         path = Path(path)
         if self.image is None:
             raise ValueError(f"no texture to save: {self.skipped}")
-        if not cv2.imwrite(str(path), cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"cannot write {path}")
-        return path
+        return write_image(path, cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR))  # OutputError if refused
 
 
 def raster_vertex_colours(image: np.ndarray, written: np.ndarray, uv: np.ndarray,
@@ -320,7 +320,9 @@ def paint_head(head: HeadMesh, face_rgb: np.ndarray, iris_rgb=None,
 def complete_face(unwrap: Unwrap, checkpoint=None, finetune_seconds: float = 0.0) -> tuple[np.ndarray, dict]:
     """The GAN fill of the unwrapped face -> ((S, S, 3) uint8 with the whole face region filled,
     stats)."""
-    path = Path(checkpoint or DEFAULT_CHECKPOINT)
+    # the shipped checkpoint is checked against SHA256SUMS first (AssetError naming it if altered);
+    # a checkpoint the caller names is their own
+    path = Path(checkpoint) if checkpoint else model_path(TEXTURE_GAN)
     gen, meta = load_checkpoint(path)
     stats = {"checkpoint": path.name, "finetune_s": 0.0}
     with torch_threads(min(MAX_TORCH_THREADS, torch.get_num_threads())):   # shared machines

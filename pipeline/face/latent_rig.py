@@ -52,7 +52,7 @@ import torch
 from models.expression_latent import N_WEIGHTS, as51, decode, fit_latent, jacobian, rest_latent
 from models.expression_training import clean_face_rows
 from models.expression_vae import ExpressionVAE, load_checkpoint
-from pipeline.core.assets import ASSETS_DIR
+from pipeline.core.assets import ASSETS_DIR, EXPRESSION_VAE, model_path
 from pipeline.core.errors import InputError
 from pipeline.core.tracks import Tracks, gap_spans
 from pipeline.face.latent_filter import MIN_TIME_CONSTANT_S, LatentFilter, robust_noise_var
@@ -70,8 +70,10 @@ GAP_TOLERANCE_S = 1e-9      # s: rounding slack when comparing a gap's length wi
 
 
 def load_model(path: str | Path | None = None) -> ExpressionVAE:
-    """The default (or given) checkpoint, in eval mode. AssetError if missing or corrupt."""
-    return load_checkpoint(path or DEFAULT_CHECKPOINT)[0]
+    """The default (or given) checkpoint, in eval mode. AssetError if missing or corrupt; the
+    default one must also match its SHA-256 in assets/models/SHA256SUMS (a flipped weight loads
+    silently otherwise)."""
+    return load_checkpoint(path or model_path(EXPRESSION_VAE))[0]
 
 
 def observed_scores(tracks: Tracks) -> np.ndarray:

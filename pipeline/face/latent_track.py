@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.atomic import atomic_path
+
 
 @dataclass
 class LatentParams:
@@ -57,12 +59,10 @@ class LatentTrack:
 
     def save(self, path: str | Path) -> None:
         """latent.npz: the arrays above (no pickles) and `info` as a JSON string."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez_compressed(tmp, t_s=self.t_s, mean=self.mean, var=self.var, observed=self.observed,
-                            filled=self.filled, weights=self.weights,
-                            info=np.array(json.dumps(self.info)))
-        tmp.replace(path)
+        with atomic_path(path) as tmp:  # OutputError naming the file when the disk refuses it
+            np.savez_compressed(tmp, t_s=self.t_s, mean=self.mean, var=self.var, observed=self.observed,
+                                filled=self.filled, weights=self.weights,
+                                info=np.array(json.dumps(self.info)))
 
     @classmethod
     def load(cls, path: str | Path) -> "LatentTrack":

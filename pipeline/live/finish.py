@@ -10,13 +10,13 @@ fails or nothing was tracked (then the recordings are what the take leaves).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from capture.recorder import RecordingError, RecordingReader
-from pipeline.core.errors import NothingTrackedError, PipelineError
+from pipeline.core.errors import NothingTrackedError, OutputError, PipelineError
+from pipeline.core.session_folder import write_manifest
 from pipeline.core.tracks import Tracks
 from pipeline.live.take import CameraTake, TakeResult, build_tracks
 from pipeline.session.stages import Stopwatch, finish_session
@@ -133,10 +133,10 @@ def save_camera_tracks(res: TakeResult, failure: PipelineError | None) -> list[T
             continue
         tr = build_tracks(ct, res.t0)
         try:
-            tr.save(out / f"tracks_cam{ct.camera}.npz")
-        except OSError as e:
+            tr.save(out / f"tracks_cam{ct.camera}.npz")  # OutputError naming the file and the cause
+        except OutputError:
             if failure is None:
-                raise PipelineError(f"cannot write {out}/tracks_cam{ct.camera}.npz: {e.strerror or e}") from None
+                raise
         tracks.append(tr)
     return tracks
 
@@ -179,10 +179,10 @@ def camera_outputs(res: TakeResult) -> dict:
 
 
 def _write(out: Path, manifest: dict):
-    """manifest.json into the session folder, if the disk lets it."""
+    """manifest.json into the session folder, listing every file in it, if the disk lets it."""
     try:
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    except OSError:
+        write_manifest(out, manifest)
+    except OutputError:
         pass  # a full disk: the recordings and CSVs already say what was captured
 
 

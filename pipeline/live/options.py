@@ -38,6 +38,7 @@ class CaptureOptions:
     """One live take (pipeline.live.run.run_capture), as the command's options ask for it."""
 
     out: str | Path | None = None      # session folder; None: sessions/capture_<date-time>
+    overwrite: bool = False            # replace a session already in `out` (removed before the take)
     width: int | None = None           # frame width asked of devices (files and streams are resized)
     height: int | None = None          # frame height, likewise
     fps: float | None = None           # frame rate asked of devices (files: at most their own rate)

@@ -17,7 +17,8 @@ from typing import Sequence
 
 from capture.cameras import CameraSource, CameraSpec
 from capture.recorder import check_free_space
-from pipeline.core.errors import InputError, PipelineError
+from pipeline.core.errors import EXIT_TERMINATED, InputError, PipelineError, Terminated
+from pipeline.core.session_folder import discard_session, is_session
 from pipeline.live.finish import finish_take
 from pipeline.live.monitor import ConsoleMonitor, PreviewWindow, display_available
 from pipeline.live.options import CaptureOptions, LiveOptions, StopRequest
@@ -53,7 +54,7 @@ def run_capture(cams: Sequence, options: CaptureOptions | None = None, stream=No
     stream = stream or sys.stdout
     say = (lambda *x: None) if opts.quiet else (lambda msg: print(msg, file=stream, flush=True))
     specs = [str(c) for c in cams]
-    out = session_path(specs, opts.out)
+    out = session_path(specs, opts.out, opts.overwrite)
     sources = open_sources(specs, opts.width, opts.height, opts.fps)
     take = prepare_take(sources, out, opts.live, say)
     res, manifest, failure = record_and_export(take, opts, stream, say)
@@ -61,14 +62,18 @@ def run_capture(cams: Sequence, options: CaptureOptions | None = None, stream=No
     return 0
 
 
-def session_path(specs: list[str], out: str | Path | None) -> Path:
+def session_path(specs: list[str], out: str | Path | None, overwrite: bool = False) -> Path:
     """The take's session folder (default sessions/capture_<date-time>); InputError when a camera is
-    listed twice or the folder already holds a take."""
+    listed twice or the folder already holds a take and `overwrite` is not set (with it, the old
+    take is removed whole before the new one starts: the recordings go straight into the folder,
+    so that a killed take keeps them, and old and new are never mixed)."""
     if len(set(specs)) != len(specs):
         raise InputError(f"--cams lists the same camera twice: {' '.join(specs)}")
     path = Path(out or Path("sessions") / datetime.now().strftime("capture_%Y%m%d-%H%M%S"))
-    if path.exists() and (any(path.glob("cam*_frames.csv")) or (path / "manifest.json").exists()):
-        raise InputError(f"{path} already holds a take; choose another --out")
+    if path.exists() and (any(path.glob("cam*_frames.csv")) or is_session(path)):
+        if not overwrite:
+            raise InputError(f"{path} already holds a take; add --overwrite to replace it, or choose another --out")
+        discard_session(path)
     return path
 
 
@@ -120,7 +125,8 @@ def record_and_export(take: LiveTake, opts: CaptureOptions, stream,
         if not stop.is_set():
             stop.request(f"interrupted ({signal.Signals(signum).name})")
         elif finishing[0]:
-            raise KeyboardInterrupt  # a second signal during the export aborts it
+            # a second signal during the export aborts it, saying which it was
+            raise Terminated(signal.Signals(signum).name) if signum == signal.SIGTERM else KeyboardInterrupt
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         monitor = open_monitor(stop, opts.preview, opts.quiet, stream, say)
@@ -130,9 +136,11 @@ def record_and_export(take: LiveTake, opts: CaptureOptions, stream,
         finishing[0] = True
         say(f"take ended after {res.duration_s:.1f} s: {res.reason}; exporting ...")
         manifest, failure = finish_take(res, opts.max_gap_s)
-    except KeyboardInterrupt:
-        raise Interrupted(f"interrupted during the export; the recordings are kept in {out}, "
-                          "no avatar written") from None
+    except KeyboardInterrupt as e:
+        err = Interrupted(f"{'terminated (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'} during "
+                          f"the export; the recordings are kept in {out}, no avatar written")
+        err.exit_code = EXIT_TERMINATED if isinstance(e, Terminated) else err.exit_code
+        raise err from None
     finally:
         for s, h in old.items():
             signal.signal(s, h)

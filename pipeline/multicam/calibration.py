@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 import tomllib
 
+from pipeline.core.atomic import write_text
 from pipeline.core.errors import InputError, PipelineError
 
 MIN_DEPTH_M = 1e-6            # metres: points nearer a camera than this are not in front of it
@@ -260,10 +261,7 @@ def save_toml(calib: Calibration, path: str | Path) -> None:
             meta[k] = v
     lines.append("[metadata]")
     lines += [f"{k} = {_fmt(v)}" for k, v in meta.items()]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_text(path, "\n".join(lines) + "\n")  # atomic; OutputError naming the file when refused
 
 
 def _natural_key(s: str):

@@ -38,7 +38,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.core.errors import InputError, PipelineError
+from pipeline.core.atomic import atomic_path, cause, write_image, write_text
+from pipeline.core.errors import InputError, OutputError
 
 try:  # Pillow writes the PDF; without it, the PNG and JSON only
     from PIL import Image
@@ -405,18 +406,21 @@ def write_board(board: BoardSpec, out: Path, page: str | None = None, dpi: int =
     page_mm = _page_size_mm(page, board_mm)
     img, square_mm = render(board, page_mm, dpi)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     png, pdf, js = out.with_suffix(".png"), out.with_suffix(".pdf"), out.with_suffix(".json")
-    if not cv2.imwrite(str(png), img):
-        raise PipelineError(f"cannot write {png}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out.parent}: {cause(e)}") from None
+    write_image(png, img)  # atomic; OutputError naming the file and the cause when refused
     if Image is not None:
-        Image.fromarray(img).save(pdf, "PDF", resolution=float(dpi))
+        with atomic_path(pdf) as tmp:
+            Image.fromarray(img).save(tmp, "PDF", resolution=float(dpi))
     else:
         pdf = None
     desc = board.to_dict() | {"printed_square_mm": round(square_mm, 4), "page_mm": list(page_mm),
                               "dpi": dpi, "png": png.name, "pdf": pdf.name if pdf else None,
                               "spec": board.text()}
-    js.write_text(json.dumps(desc, indent=2))
+    write_text(js, json.dumps(desc, indent=2))
     return desc
 
 

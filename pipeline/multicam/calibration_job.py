@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from pipeline.core.atomic import cause, write_text
+from pipeline.core.errors import OutputError
 from pipeline.multicam.board_views import Sources, collect
 from pipeline.multicam.calibration import Calibration, load_calibration, save_toml
 from pipeline.multicam.calibration_board import BoardSpec
@@ -76,11 +78,14 @@ def calibrate_recordings(sources: list[str], board: str, out: str | Path, every_
                                       _floor_frame(floor), progress=say)
     calib.metadata["dhcap_sources"] = [str(s) for s in sources]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out.parent}: {cause(e)}") from None
     save_toml(calib, out)
     report_path = out.with_name(out.stem + ".report.json")
     summary = report.as_dict() | {"board": spec.to_dict(), "sources": sources, "names": frames.names,
                                   "frames": len(dets[0]) if dets else 0,
                                   "seconds": round(time.perf_counter() - t0, REPORT_SECONDS_DECIMALS)}
-    report_path.write_text(json.dumps(summary, indent=2))
+    write_text(report_path, json.dumps(summary, indent=2))  # atomic; OutputError when refused
     return CalibrationRun(calib, report, sizes, out, report_path)

@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.core.errors import InputError, PipelineError
+from pipeline.core.atomic import cause, write_text
+from pipeline.core.errors import EXIT_TERMINATED, InputError, OutputError, PipelineError, Terminated
 from pipeline.core.quiet import send_native_stderr_to_devnull
+from pipeline.core.session_folder import safe_stem
 from pipeline.session.single_camera import process_video
 from pipeline.tracking.subject import AUTO
 
@@ -79,26 +84,47 @@ def expand_inputs(inputs) -> list[Path]:
 
 
 def session_dirs(videos: list[Path], out_root: Path) -> list[Path]:
-    """One session folder per video, named after it; repeated names get _2, _3, ..."""
+    """One session folder per video, named after it (made safe: a name such as ".." or one with
+    separators never leaves out_root, see pipeline.core.session_folder.safe_stem); repeated names
+    get _2, _3, ..."""
     used: dict[str, int] = {}
     dirs = []
     for v in videos:
-        stem = v.stem or "take"
+        stem = safe_stem(v.stem)
         k = used.get(stem, 0) + 1
         used[stem] = k
         dirs.append(out_root / (stem if k == 1 else f"{stem}_{k}"))
     return dirs
 
 
-def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | int = AUTO) -> dict:
-    """Process one take; never raises: failures come back as a failed TakeResult (as a dict, so
-    it crosses process and cluster boundaries as plain data). subject: "auto" or N
-    (pipeline.tracking.subject)."""
+def _on_worker_sigterm(signum, _frame):
+    """A worker told to stop (the batch was interrupted): the take running unwinds, removing its
+    unfinished session folder, and takes already queued to this worker end at once."""
+    _STOPPING.append(signum)
+    raise Terminated(signal.Signals(signum).name)
+
+
+_STOPPING: list[int] = []  # in a worker process: the stop signal received, if any
+
+
+def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | int = AUTO,
+             overwrite: bool = False) -> dict:
+    """Process one take; never raises (but for Ctrl-C and SIGTERM): failures come back as a
+    failed TakeResult (as a dict, so it crosses process and cluster boundaries as plain data).
+    subject: "auto" or N (pipeline.tracking.subject); overwrite: replace a session already in
+    out_dir whole. A take that fails leaves out_dir as it was (the session is written whole or
+    not at all)."""
     t0 = time.perf_counter()
     res = TakeResult(take=Path(video).stem, video=str(video), out=str(out_dir))
+    if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+        signal.signal(signal.SIGTERM, _on_worker_sigterm)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the file-size limit: an error, not death
+    if _STOPPING:
+        res.status, res.error, res.exit_code = "failed", "not started: the batch was stopped", EXIT_TERMINATED
+        return asdict(res)
     try:
         send_native_stderr_to_devnull()
-        m = process_video(video, out_dir, max_gap_s, progress=False, subject=subject)
+        m = process_video(video, out_dir, max_gap_s, progress=False, subject=subject, overwrite=overwrite)
         res.frames = m["input"]["frames"]
         res.duration_s = m["input"]["duration_s"]
         res.face_frames = m["tracking"]["face_frames"]
@@ -109,11 +135,6 @@ def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | i
     except Exception as e:  # noqa: BLE001 - one crashing take must not stop the batch
         res.status, res.exit_code = "failed", 1
         res.error = f"{type(e).__name__}: {e} ({traceback.extract_tb(e.__traceback__)[-1].name})"
-    if res.status != "ok":
-        try:  # process_video makes the folder before it finds out; leave no empty folder behind
-            Path(out_dir).rmdir()
-        except OSError:
-            pass
     res.seconds = round(time.perf_counter() - t0, 2)
     return asdict(res)
 
@@ -124,7 +145,8 @@ def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | i
 
 def _local(jobs, workers: int, **_):
     # spawn: MediaPipe's threads do not survive fork; each worker starts clean.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futs = {ex.submit(run_take, *job): job for job in jobs}
         for f in as_completed(futs):
             try:
@@ -133,6 +155,13 @@ def _local(jobs, workers: int, **_):
                 video, out = futs[f][:2]
                 yield asdict(TakeResult(Path(video).stem, video, out, "failed",
                                         f"worker process died: {type(e).__name__}: {e}", 1))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now rather than wait for their takes
+        ex.shutdown(wait=False, cancel_futures=True)
+        for p in multiprocessing.active_children():
+            p.terminate()  # each worker unwinds its take (_on_worker_sigterm): no half session is left
+        raise
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(jobs, workers: int, address: str | None = None, **_):
@@ -176,17 +205,21 @@ def _ray(jobs, workers: int, address: str | None = None, **_):
 
 def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
               executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
-              on_result=None, subject: str | int = AUTO) -> list[dict]:
+              on_result=None, subject: str | int = AUTO, overwrite: bool = False) -> list[dict]:
     """Process every take; returns one result dict per take (TakeResult fields), in input order.
     on_result(result) is called as each take finishes; subject: who each take follows when
-    several people are in view ("auto" or N, pipeline.tracking.subject)."""
+    several people are in view ("auto" or N, pipeline.tracking.subject); overwrite: replace
+    sessions already in out_root whole (else those takes fail with a one-line error)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
     videos = expand_inputs(inputs)
     out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out_root}: {cause(e)}") from None
     dirs = session_dirs(videos, out_root)
-    jobs = [(str(v), str(d), max_gap_s, subject) for v, d in zip(videos, dirs)]
+    jobs = [(str(v), str(d), max_gap_s, subject, overwrite) for v, d in zip(videos, dirs)]
     if not jobs:
         return []
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
@@ -201,18 +234,20 @@ def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = N
 
 def process_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
                   executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
-                  on_start=None, on_result=None, subject: str | int = AUTO) -> list[dict]:
+                  on_start=None, on_result=None, subject: str | int = AUTO,
+                  overwrite: bool = False) -> list[dict]:
     """`python -m pipeline.batch`: every take of `inputs` (files, folders, globs) processed into
     its own session folder under out_root, the summary saved as batch_summary.json and .csv there;
     returns one result dict per take, in input order. InputError (one line) when the inputs hold
     no video. on_start(number of takes) is called before the first take starts, on_result(result)
-    as each take finishes; subject: "auto" or N for every take (pipeline.tracking.subject)."""
+    as each take finishes; subject: "auto" or N for every take (pipeline.tracking.subject);
+    overwrite: replace sessions already there whole."""
     videos = expand_inputs(inputs)
     if not videos:
         raise InputError(f"no video files in {' '.join(map(str, inputs))}")
     if on_start is not None:
         on_start(len(videos))
-    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result, subject)
+    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result, subject, overwrite)
     write_summary(results, Path(out_root))
     return results
 
@@ -249,13 +284,11 @@ def summary_table(results: list[dict]) -> str:
 
 def write_summary(results: list[dict], out_root: Path) -> tuple[Path, Path]:
     """The results as out_root/batch_summary.json and batch_summary.csv (one row per take)."""
-    js = out_root / "batch_summary.json"
-    js.write_text(json.dumps(results, indent=2))
-    cs = out_root / "batch_summary.csv"
-    with open(cs, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(TakeResult.__dataclass_fields__))
-        w.writeheader()
-        w.writerows(results)
-    return js, cs
+    js = write_text(out_root / "batch_summary.json", json.dumps(results, indent=2))  # atomic, checked
+    table = io.StringIO(newline="")
+    w = csv.DictWriter(table, fieldnames=list(TakeResult.__dataclass_fields__))
+    w.writeheader()
+    w.writerows(results)
+    return js, write_text(out_root / "batch_summary.csv", table.getvalue())
 
 

@@ -22,19 +22,21 @@ without tracking it again.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from capture.video import VideoInfo, frame_reader, probe
-from pipeline.core.errors import InputError
+from capture.video import VideoInfo, frame_count_warning, frame_reader, probe
+from pipeline.core.assets import verified_models
+from pipeline.core.atomic import cause
+from pipeline.core.errors import InputError, OutputError
+from pipeline.core.session_folder import safe_stem, staged_session, write_manifest
 from pipeline.multicam.calibration import Calibration, load_calibration
 from pipeline.multicam.fusion import Fusion, fuse_views
 from pipeline.multicam.synchronise import _timestamps_sidecar, synchronise
 from pipeline.multicam.triangulation import DEFAULT_MAX_ERROR_PX
-from pipeline.session.stages import Stopwatch, finish_session, make_session_dir
+from pipeline.session.stages import Stopwatch, finish_session
 from pipeline.tracking.subject import AUTO
 from pipeline.tracking.video import track_video
 
@@ -53,7 +55,8 @@ class Views:
 def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path, out_dir: str | Path,
                       max_gap_s: float = 0.25, progress: bool = True, reference: int = 0,
                       offsets: str | Sequence[float] = "auto", max_error_px: float | None = None,
-                      tracks: Sequence | None = None, subject: str | int = AUTO) -> dict:
+                      tracks: Sequence | None = None, subject: str | int = AUTO,
+                      overwrite: bool = False) -> dict:
     """Run every stage on several videos of one take (see the module docstring); write the session
     folder; return the manifest.
 
@@ -62,6 +65,9 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
     tracks:    the videos' tracks when already made (e.g. a session's views/*.npz): not tracked again.
     subject:   who to follow when several people are in view ("auto" or N, pipeline.tracking.subject),
                chosen in each camera's own view (the N-th from the left of each picture).
+    overwrite: replace a session already in out_dir whole (else InputError). The session is
+               written in a temporary sibling folder that becomes out_dir only once it is whole
+               (pipeline.core.session_folder.staged_session).
     """
     videos = [Path(v) for v in videos]
     if len(videos) < 2:
@@ -72,25 +78,25 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
     sw = Stopwatch()
     t0 = time.perf_counter()
     views = match_cameras(videos, calibration_path)
-    out = make_session_dir(out_dir)
-    t0 = sw.lap("setup", t0)
+    list(verified_models())  # a corrupt model stops the run now, not after the tracking
+    with staged_session(out_dir, overwrite) as out:
+        t0 = sw.lap("setup", t0)
+        own_tracks = track_views(views, tracks, progress, out, subject)  # each camera's, on its own frames
+        t0 = sw.lap("tracking", t0)
+        short = [w for w in map(frame_count_warning, views.infos, [t.n_frames for t in own_tracks]) if w]
+        stamps = [_timestamps_sidecar(v, tr.n_frames) for v, tr in zip(videos, own_tracks)]
+        synced, off, sync_rep, warnings = synchronise(list(own_tracks), views.calibration, views.cameras,
+                                                      views.names, stamps, reference, offsets)
+        t0 = sw.lap("synchronisation", t0)
+        fusion = fuse_views(synced, views.calibration, views.cameras, list(off), reference,
+                            max_error_px=max_error_px or DEFAULT_MAX_ERROR_PX, names=views.names)
+        sw.lap("fusion", t0)
 
-    own_tracks = track_views(views, tracks, progress, out, subject)  # each camera's, on its own frames
-    t0 = sw.lap("tracking", t0)
-    stamps = [_timestamps_sidecar(v, tr.n_frames) for v, tr in zip(videos, own_tracks)]
-    synced, off, sync_rep, warnings = synchronise(list(own_tracks), views.calibration, views.cameras, views.names,
-                                                  stamps, reference, offsets)
-    t0 = sw.lap("synchronisation", t0)
-    fusion = fuse_views(synced, views.calibration, views.cameras, list(off), reference,
-                        max_error_px=max_error_px or DEFAULT_MAX_ERROR_PX, names=views.names)
-    sw.lap("fusion", t0)
-
-    manifest = finish_fused(views, fusion, own_tracks, reference, calibration_path, out, sw, max_gap_s)
-    manifest["multiview"] = multiview_section(views, fusion, sync_rep, calibration_path)
-    manifest["outputs"]["views"] = [f"views/{n}.npz" for n in views.names]
-    manifest["warnings"] = list(manifest.get("warnings", [])) + warnings
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
+        manifest = finish_fused(views, fusion, own_tracks, reference, calibration_path, out, sw, max_gap_s)
+        manifest["multiview"] = multiview_section(views, fusion, sync_rep, calibration_path)
+        manifest["outputs"]["views"] = [f"views/{n}.npz" for n in views.names]
+        manifest["warnings"] = short + list(manifest.get("warnings", [])) + warnings
+        return write_manifest(out, manifest)
 
 
 def match_cameras(videos: list[Path], calibration_path: str | Path) -> Views:
@@ -99,9 +105,9 @@ def match_cameras(videos: list[Path], calibration_path: str | Path) -> Views:
     InputError when a video's size does not fit its camera's."""
     calib = load_calibration(calibration_path)
     infos = [probe(v) for v in videos]
-    names = [v.stem for v in videos]
+    names = [safe_stem(v.stem) for v in videos]  # views/<name>.npz stays inside views/
     if len(set(names)) != len(names):
-        names = [f"{v.stem}_{i + 1}" for i, v in enumerate(videos)]
+        names = [f"{n}_{i + 1}" for i, n in enumerate(names)]
     cameras = calib.match([v.stem for v in videos])
     for v, info, k in zip(videos, infos, cameras):
         cam = calib.cameras[k]
@@ -122,7 +128,10 @@ def track_views(views: Views, tracks: Sequence | None, progress: bool, out: Path
     elif len(tracks) != len(views.videos):
         raise InputError(f"{len(tracks)} tracks given for {len(views.videos)} videos")
     tracks = list(tracks)
-    (out / "views").mkdir(exist_ok=True)
+    try:
+        (out / "views").mkdir(exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {out / 'views'}: {cause(e)}") from None
     for n, tr in zip(views.names, tracks):
         tr.save(out / "views" / f"{n}.npz")
     return tracks

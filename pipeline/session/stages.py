@@ -17,13 +17,11 @@ millimetres and degrees in the manifest's error figures, times in seconds.
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -34,8 +32,10 @@ from pipeline.body.mesh import build_body_mesh
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
-from pipeline.core.errors import AssetError, InputError, NothingTrackedError, PipelineError
+from pipeline.core.atomic import cause, write_image
+from pipeline.core.errors import AssetError, NothingTrackedError, OutputError
 from pipeline.core.mesh import SkinnedMesh
+from pipeline.core.session_folder import write_manifest
 from pipeline.core.tracks import ARKIT_NAMES, POSE, Tracks, fill_short_gaps, gap_spans
 from pipeline.export.avatar import build_take, head_part
 from pipeline.export.formats import export_formats
@@ -153,12 +153,14 @@ def check_trackable(tracks) -> list[str]:
 
 
 def make_session_dir(out_dir: str | Path) -> Path:
-    """The session folder, created with its parents; InputError (one line) when it cannot be."""
+    """The session folder, created with its parents, for a live take that records straight into it
+    (a recorded take is staged instead: pipeline.core.session_folder); OutputError (one line,
+    exit code 6) when it cannot be."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"cannot create session folder {out}: {e.strerror}") from None
+        raise OutputError(f"cannot create session folder {out}: {cause(e)}") from None
     return out
 
 
@@ -201,10 +203,7 @@ def texture_head(tracks: Tracks, frame_at, head: HeadMesh, cameras: list | None,
     except Exception as e:
         tex = TextureResult(None, None, None, None, {}, skipped=f"texture failed ({type(e).__name__}: {e})")
     if tex.image is not None:
-        try:
-            tex.save(out / "texture.png")
-        except OSError as e:
-            raise PipelineError(f"cannot write {out / 'texture.png'}: {e}") from None
+        tex.save(out / "texture.png")  # OutputError naming the file and the cause when refused
     return tex
 
 
@@ -241,22 +240,19 @@ def export_avatar(take_name: str, tracks: Tracks, face: FaceStage, tex: TextureR
     gltf, blob = build_gltf(
         body.skel.names, body.skel.parents, body.skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
-    glb = out / "avatar.glb"
-    try:
-        write_glb(glb, gltf, blob)
-    except OSError as e:
-        raise PipelineError(f"cannot write {glb}: {e.strerror or e}") from None
+    glb = write_glb(out / "avatar.glb", gltf, blob)  # atomic; OutputError when refused
     return take, glb
 
 
 def write_preview(frame_at, tracks: Tracks, glb: Path, out: Path) -> None:
     """preview.png: frames of the take with their landmarks above the avatar read back from glb."""
-    cv2.imwrite(str(out / "preview.png"), contact_sheet(frame_at, tracks, glb))
+    write_image(out / "preview.png", contact_sheet(frame_at, tracks, glb))  # OutputError when refused
 
 
 def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
                    input_info: dict | None = None, tool: str = "pipeline.process",
-                   texture_cameras: list | None = None, expression_views: list | None = None) -> dict:
+                   texture_cameras: list | None = None, expression_views: list | None = None,
+                   warnings: list[str] | None = None) -> dict:
     """Every stage after tracking, shared by batch and live capture: check, fill gaps, save the
     tracks, fit the face rig and head, texture the head, solve the body, export avatar.glb, draw
     preview.png and write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None,
@@ -264,10 +260,13 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     camera's own [(tracks, frame_at), ...] (see pipeline.head_texture.build_head_texture).
     expression_views: for fused multi-camera tracks, each camera's own (N, 52) blendshape scores
     on the take's timeline (NaN where it does not see the face well), which the latent rig fuses
-    by encoding each view; without it, the tracks' own scores.
+    by encoding each view; without it, the tracks' own scores. warnings: found before these
+    stages (e.g. a video that decodes fewer frames than it announces), kept first in the manifest.
+    The manifest is written last, listing every file of `out` (pipeline.core.session_folder).
     """
     t0 = time.perf_counter()
-    warnings, tracks = check_and_fill(raw, out, max_gap_s)
+    checked, tracks = check_and_fill(raw, out, max_gap_s)
+    warnings = [*(warnings or []), *checked]
     face = fit_face(tracks)
     t0 = sw.lap("face_rig", t0)
     tex = texture_head(tracks, frame_at, face.head, texture_cameras, out)
@@ -281,14 +280,13 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     t0 = sw.lap("expression", t0)
     take, glb = export_avatar(take_name, tracks, face, tex, body, expression.weights, out)
     t0 = sw.lap("export", t0)
-    engine = export_formats(out)  # avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv
+    engine = export_formats(out, finished=False)  # avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv
     t0 = sw.lap("engine_export", t0)
     write_preview(frame_at, tracks, glb, out)
     sw.lap("preview", t0)
     result = SessionResult(raw, tracks, face, tex, body, expression, take, glb, engine["files"])
     manifest = build_manifest(result, tool, input_info, max_gap_s, sw.times, warnings)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return manifest
+    return write_manifest(out, manifest)
 
 
 def build_manifest(result: SessionResult, tool: str, input_info: dict | None, max_gap_s: float,
