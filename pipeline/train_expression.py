@@ -26,6 +26,7 @@ from pathlib import Path
 
 from models.expression_training import DEFAULTS
 from models.expression_vae import VAEConfig
+from pipeline.core.assets import BUNDLED_DIR, record_checkpoint
 from pipeline.core.errors import PipelineError, report
 from pipeline.face.vae_training import train_expression_vae
 
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
         return report(e)
     print(f"wrote {run.path}: {run.frames} frames, {run.epochs} epochs in {run.seconds:.1f} s, "
           f"loss {run.first_loss:.6f} -> {run.final_loss:.6f}")
+    if record_checkpoint(run.path):
+        print(f"recorded its SHA-256 in {BUNDLED_DIR / 'SHA256SUMS'}")
     return 0
 
 

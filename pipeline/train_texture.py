@@ -15,6 +15,7 @@ import sys
 
 from models.texture_gan import DEFAULT_CHECKPOINT
 from models.texture_training import DEFAULTS
+from pipeline.core.assets import BUNDLED_DIR, record_checkpoint
 from pipeline.core.errors import PipelineError, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.face.texture_gan_training import train_texture_gan
@@ -47,6 +48,8 @@ def main(argv=None) -> int:
                           say=lambda line: print(line, flush=True))
     except PipelineError as e:
         return report(e)
+    if record_checkpoint(a.out):
+        print(f"recorded its SHA-256 in {BUNDLED_DIR / 'SHA256SUMS'}")
     return 0
 
 

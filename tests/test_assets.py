@@ -36,6 +36,30 @@ def test_corrupt_or_missing_model_is_refused(tmp_path, monkeypatch):
     assert len(p.stderr.strip().splitlines()) == 1 and "SHA-256" in p.stderr
 
 
+def test_retrained_checkpoint_is_recorded_and_others_still_refused(tmp_path, monkeypatch):
+    """A training command writing the committed checkpoint records its new SHA-256 (the product
+    then loads it); a file changed any other way is still refused."""
+    models = tmp_path / "assets" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(assets.ASSETS_DIR / "models" / "SHA256SUMS", models / "SHA256SUMS")
+    for name in assets.CHECKPOINTS:
+        shutil.copy(assets.model_path(name), models / name)
+    monkeypatch.setattr(assets, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setattr(assets, "BUNDLED_DIR", models)
+    monkeypatch.setenv("DHCAP_MODEL_DIR", str(models))
+    retrained = models / assets.EXPRESSION_VAE
+    retrained.write_bytes(retrained.read_bytes() + b"retrained")
+    with pytest.raises(AssetError, match="SHA-256"):
+        assets.model_path(assets.EXPRESSION_VAE)
+    assert assets.record_checkpoint(retrained)
+    assert assets.model_path(assets.EXPRESSION_VAE) == retrained
+    assert not assets.record_checkpoint(tmp_path / assets.EXPRESSION_VAE)  # not the committed one
+    other = models / assets.TEXTURE_GAN
+    other.write_bytes(other.read_bytes()[:-1])
+    with pytest.raises(AssetError, match="SHA-256"):
+        assets.model_path(assets.TEXTURE_GAN)
+
+
 def test_canonical_face_mesh():
     c = load_canonical_face()
     assert c.vertices_m.shape == (468, 3) and c.triangles.shape == (898, 3)

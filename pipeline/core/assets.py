@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.core.atomic import write_text
 from pipeline.core.errors import AssetError
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -53,6 +54,21 @@ def expected_sums() -> dict[str, str]:
             digest, name = line.split()
             sums[name] = digest
     return sums
+
+
+def record_checkpoint(path: str | Path) -> bool:
+    """After training wrote a checkpoint: when `path` is one of the committed checkpoints in the
+    repository's assets/models (the training commands' default --out), put its new SHA-256 into
+    SHA256SUMS so that the product loads it (and still refuses any other change); True if it did."""
+    path = Path(path).resolve()
+    if path.parent != BUNDLED_DIR.resolve() or path.name not in CHECKPOINTS:
+        return False
+    sums = expected_sums()
+    sums[path.name] = sha256_file(path)
+    text = "".join(f"{digest}  {name}\n" for name, digest in sums.items())
+    write_text(BUNDLED_DIR / "SHA256SUMS", text)
+    _verified.cache_clear()
+    return True
 
 
 def sha256_file(path: Path) -> str:
