@@ -42,6 +42,14 @@ INSIDE_MARGIN = 0.02                 # normalised image units a landmark may lie
 # degrees per frame (99th percentile) against 33 with this one.
 HAND_SEEN_RAMP = (0.5, 0.7)
 SEEN = 0.5                           # a bone's weight at least this: `from_view` (solved from view)
+# The hips decide the torso's lean, so they must be clearly in view: MediaPipe places hips that are
+# below the frame's bottom edge inside it with visibility 0.6-0.9 (p2s_seated: truly 5-25 % of the
+# crop's height below the edge, reported at image y 0.8-0.95, both-hips visibility median 0.73),
+# while hips in view have 0.91 and up (1st percentile over both hips, in p2s_cam01-04, p2s_half_body,
+# Sports2D, s2d_walk_in_out, p2s_multi_cam03). Their visibility is mapped through this ramp
+# before it counts as seen (weight 0.5 at about 0.87).
+HIPS_VISIBILITY_RAMP = (0.85, 0.95)
+HIPS = (POSE["left_hip"], POSE["right_hip"])
 
 
 def inside_image(image: np.ndarray) -> np.ndarray:
@@ -53,10 +61,12 @@ def inside_image(image: np.ndarray) -> np.ndarray:
 
 
 def seen_evidence(image: np.ndarray, visibility: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
-    """(N, 33) in [0, 1]: MediaPipe's visibility where the landmark is inside the image of a valid
-    frame (else 0), low-pass filtered over each run of valid frames and held across frames without a
-    body (as the landmarks are)."""
-    raw = np.where(inside_image(image) & valid[:, None], np.nan_to_num(visibility), 0.0)
+    """(N, 33) in [0, 1]: MediaPipe's visibility (the hips' through HIPS_VISIBILITY_RAMP) where the
+    landmark is inside the image of a valid frame (else 0), low-pass filtered over each run of valid
+    frames and held across frames without a body (as the landmarks are)."""
+    vis = np.nan_to_num(visibility).copy()
+    vis[:, HIPS] = _ramp(vis[:, HIPS], *HIPS_VISIBILITY_RAMP)
+    raw = np.where(inside_image(image) & valid[:, None], vis, 0.0)
     if not valid.any():
         return raw
     smooth = np.clip(_lowpass_runs(raw, valid, fps, VISIBILITY_TAU_S), 0.0, 1.0)
