@@ -49,6 +49,14 @@ SEEN = 0.5                           # a bone's weight at least this: `from_view
 # Sports2D, s2d_walk_in_out, p2s_multi_cam03). Their visibility is mapped through this ramp
 # before it counts as seen (weight 0.5 at about 0.87).
 HIPS_VISIBILITY_RAMP = (0.85, 0.95)
+# A landmark outside the image is never seen, whatever the low-pass carries over from the frames
+# around it; when it comes back in, its evidence rises from 0 with this time constant (seconds),
+# so the bone eases from its held or rest pose to the view over a few frames instead of snapping
+# (with the seen ramp, weight 0 -> 1 over about 0.05-0.18 s). Without the gate, the low-pass
+# leaked the in-view frames' evidence into the out-of-view ones: s2d_seated's arms in jumping
+# jacks followed MediaPipe's guesses outside the crop (seen 0.3-0.4) and moved away from rest by up
+# to 7-15 degrees a frame.
+ENTRY_TAU_S = 0.6
 HIPS = (POSE["left_hip"], POSE["right_hip"])
 
 
@@ -63,14 +71,30 @@ def inside_image(image: np.ndarray) -> np.ndarray:
 def seen_evidence(image: np.ndarray, visibility: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
     """(N, 33) in [0, 1]: MediaPipe's visibility (the hips' through HIPS_VISIBILITY_RAMP) where the
     landmark is inside the image of a valid frame (else 0), low-pass filtered over each run of valid
-    frames and held across frames without a body (as the landmarks are)."""
+    frames, times `_entry_gate` (0 outside the image, easing in after it comes into view), and held
+    across frames without a body (as the landmarks are)."""
     vis = np.nan_to_num(visibility).copy()
     vis[:, HIPS] = _ramp(vis[:, HIPS], *HIPS_VISIBILITY_RAMP)
-    raw = np.where(inside_image(image) & valid[:, None], vis, 0.0)
+    in_view = inside_image(image) & valid[:, None]
+    raw = np.where(in_view, vis, 0.0)
     if not valid.any():
         return raw
     smooth = np.clip(_lowpass_runs(raw, valid, fps, VISIBILITY_TAU_S), 0.0, 1.0)
-    return _hold(smooth, valid)
+    return _hold(smooth * _entry_gate(in_view, valid, fps), valid)
+
+
+def _entry_gate(in_view: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+    """(N, 33) in [0, 1]: 0 where a landmark is out of view (in_view (N, 33) bool), rising from 0
+    toward 1 with ENTRY_TAU_S from the frame it comes into view; frames without a body (valid (N,)
+    False) keep the last value."""
+    rate = 1.0 - np.exp(-1.0 / (max(fps, 1e-6) * ENTRY_TAU_S))  # share of the way per frame
+    gate = np.zeros(in_view.shape)
+    state = np.zeros(in_view.shape[1])
+    for k in range(len(valid)):
+        if valid[k]:
+            state = np.where(in_view[k], state + rate * (1.0 - state), 0.0)
+        gate[k] = state
+    return gate
 
 
 @dataclass(eq=False)
