@@ -62,12 +62,6 @@ HIST_BINS = (6, 3, 3)       # hue, saturation, value bins (finer bins split one 
 HIST_RANGES = [0, 180, 0, 256, 0, 256]
 MIN_TORSO_PX = 64           # torso area (pixels) below which no histogram is taken
 MIN_TORSO_IN_VIEW = 0.3     # share of the torso inside the frame below which its colours are not judged
-# A torso seen side-on (shoulder width in the image below this share of the torso's length) is a
-# strip whose colours are mostly its edges and the background behind them: the woman walking across
-# s2d_walk_in_out (ratio 0.05-0.24, 5th-75th percentile) was 0.6-0.84 from her own model, above
-# MAX_APPEARANCE_NEAR, and lost for 38 frames; people facing toward or away from the camera show
-# 0.47-0.72 (25th-75th percentile, Pose2Sim's multi-person cameras 1 and 3). Not judged.
-MIN_TORSO_WIDTH = 0.3
 TORSO_DEPTH_PER_SHOULDERS = 1.0  # hips unseen: the torso spans this many shoulder widths down
 # Faces: a face sits on a body's head when its nose tip is within this many face widths (cheek to
 # cheek) of the body's nose (pose landmark 0). Measured on the subject's own face: whole-frame
@@ -118,8 +112,7 @@ def torso_histogram(frame_bgr: np.ndarray, pose: PoseResult) -> np.ndarray | Non
     """Normalised HSV histogram (HIST_BINS) of the torso: the quadrilateral of the shoulders and
     hips (hips unseen: a shoulder-wide box below the shoulders); None when too little is seen
     (shoulders unseen, or less than MIN_TORSO_IN_VIEW of the torso inside the frame: a desk
-    webcam's bottom edge leaves a strip whose colours change from frame to frame; a torso seen
-    side-on, MIN_TORSO_WIDTH)."""
+    webcam's bottom edge leaves a strip whose colours change from frame to frame)."""
     h, w = frame_bgr.shape[:2]
     px = pose.image[:, :2].astype(np.float64) * (w, h)
     ls, rs, lh, rh = (POSE[k] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
@@ -127,8 +120,6 @@ def torso_histogram(frame_bgr: np.ndarray, pose: PoseResult) -> np.ndarray | Non
         return None
     if min(pose.visibility[lh], pose.visibility[rh]) >= VISIBLE:
         quad = px[[ls, rs, rh, lh]]
-        if np.linalg.norm(px[ls] - px[rs]) < MIN_TORSO_WIDTH * np.linalg.norm(quad[:2].mean(0) - quad[2:].mean(0)):
-            return None  # side-on
     else:
         down = np.array([0.0, TORSO_DEPTH_PER_SHOULDERS * np.linalg.norm(px[ls] - px[rs])])
         quad = np.array([px[ls], px[rs], px[rs] + down, px[ls] + down])
