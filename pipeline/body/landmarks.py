@@ -50,13 +50,13 @@ SEEN = 0.5                           # a bone's weight at least this: `from_view
 # before it counts as seen (weight 0.5 at about 0.87).
 HIPS_VISIBILITY_RAMP = (0.85, 0.95)
 # A landmark outside the image is never seen, whatever the low-pass carries over from the frames
-# around it; when it comes back in, its evidence rises from 0 with this time constant (seconds),
-# so the bone eases from its held or rest pose to the view over a few frames instead of snapping
-# (with the seen ramp, weight 0 -> 1 over about 0.05-0.18 s). Without the gate, the low-pass
-# leaked the in-view frames' evidence into the out-of-view ones: s2d_seated's arms in jumping
-# jacks followed MediaPipe's guesses outside the crop (seen 0.3-0.4) and moved away from rest by up
-# to 7-15 degrees a frame.
-ENTRY_TAU_S = 0.6
+# around it; when it comes back in, its evidence rises linearly from 0 to all of it over this long
+# (seconds), so the bone eases from its held or rest pose toward the view (and catches up at a
+# bounded rate: pipeline.body.rotations.CATCH_UP_DEG_PER_S). Without the gate, the low-pass leaked
+# the in-view frames' evidence into the out-of-view ones: s2d_seated's arms in jumping jacks
+# followed MediaPipe's guesses outside the crop (seen 0.3-0.4) and moved away from rest by up to
+# 7-15 degrees a frame. Landmarks in view from the take's first frame with a body are not entering.
+ENTRY_S = 0.3
 HIPS = (POSE["left_hip"], POSE["right_hip"])
 
 
@@ -84,16 +84,18 @@ def seen_evidence(image: np.ndarray, visibility: np.ndarray, valid: np.ndarray, 
 
 
 def _entry_gate(in_view: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
-    """(N, 33) in [0, 1]: 0 where a landmark is out of view (in_view (N, 33) bool), rising from 0
-    toward 1 with ENTRY_TAU_S from the frame it comes into view; frames without a body (valid (N,)
-    False) keep the last value."""
-    rate = 1.0 - np.exp(-1.0 / (max(fps, 1e-6) * ENTRY_TAU_S))  # share of the way per frame
+    """(N, 33) in [0, 1]: 0 where a landmark is out of view (in_view (N, 33) bool), rising linearly
+    to 1 over ENTRY_S from the frame it comes into view (1 from the start for landmarks in view in
+    the take's first frame with a body); frames without a body (valid (N,) False) keep the last
+    value."""
+    step = 1.0 / (max(fps, 1e-6) * ENTRY_S)  # share of the way per frame
     gate = np.zeros(in_view.shape)
-    state = np.zeros(in_view.shape[1])
+    state = None
     for k in range(len(valid)):
         if valid[k]:
-            state = np.where(in_view[k], state + rate * (1.0 - state), 0.0)
-        gate[k] = state
+            rising = np.minimum(step + (0.0 if state is None else state), 1.0)
+            state = in_view[k].astype(float) if state is None else np.where(in_view[k], rising, 0.0)
+        gate[k] = 0.0 if state is None else state
     return gate
 
 

@@ -157,7 +157,9 @@ def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s:
     as seen. Decaying from the previous frame's rotation (not from the last seen view) keeps a bone
     that fades out moving toward rest: holding the last seen view pulled a forearm leaving the crop
     back to a pose 3 degrees farther from rest in one frame (s2d_seated). From each unseen frame
-    until it meets the view again the bone turns at most CATCH_UP_DEG_PER_S (`_toward`).
+    until it meets the view again the bone turns at most CATCH_UP_DEG_PER_S (`_toward`), except
+    in the first frame with a body after frames without one (clock_s not advancing), which is
+    taken as it is, as elsewhere in the solve.
     """
     seen = weight >= 0.5
     if seen.all():
@@ -177,8 +179,9 @@ def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s:
             base = dq[k] if k == 0 else _slerp(dq[k], out[k - 1], np.exp(-dt[k] / tau_s))
             target = _slerp(base, vq[k], blend[k])
             catching = k > 0
-        if k == 0:
-            out[k] = target
+        if k == 0 or (k >= 2 and dt[k - 1] == 0 and dt[k] > 0):  # the start, or a body back after none
+            out[k] = target  # (the pose was held meanwhile: a new one is no motion to limit)
+            catching = not seen[k]
             continue
         out[k], met = _toward(out[k - 1], target, limit[k])
         catching = not (met and seen[k])
