@@ -164,11 +164,13 @@ def reference(tmp_path_factory) -> ReferenceTake:
     if made:
         return ReferenceTake(made)
     out = tmp_path_factory.mktemp("p2s_reference")
-    try:
-        videos = [fetch(f"p2s_cam0{k}") for k in range(1, 5)]
-        process_multiview(videos, fetch("p2s_calib"), out, progress=False)
-    except InputError as e:
-        pytest.skip(f"Pose2Sim demo unavailable: {e}")
+    with pytest.MonkeyPatch.context() as patch:
+        _light_stages(patch)  # only its triangulated body is used
+        try:
+            videos = [fetch(f"p2s_cam0{k}") for k in range(1, 5)]
+            process_multiview(videos, fetch("p2s_calib"), out, progress=False)
+        except InputError as e:
+            pytest.skip(f"Pose2Sim demo unavailable: {e}")
     return ReferenceTake(out)
 
 
