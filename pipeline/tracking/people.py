@@ -147,6 +147,8 @@ class LandmarkerSource:
             box = np.array([0, offset, side], np.float64)
             tile = rgb[int(box[1]):int(box[1]) + side, int(box[0]):int(box[0]) + side]
             for p in self._parse(self._landmarker("check").detect(mp_rgb_image(np.ascontiguousarray(tile)))):
+                if not _inside_tile(p):
+                    continue
                 body = PoseResult(crop_to_frame_landmarks(p.image, box, (w, h)), p.world_m, p.visibility)
                 if not any(_same_body(body, q, (w, h)) for q in out):
                     out.append(body)
@@ -158,6 +160,15 @@ class LandmarkerSource:
         self._landmarkers = {}
 
 
+def _inside_tile(p: PoseResult) -> bool:
+    """A body found on a tile counts only when its nose, shoulders and hips lie inside the tile: one
+    cut by the tile's edge is part of a body seen whole elsewhere (Pose2Sim's camera 2, one man:
+    such a part, 0.5+ torsos from his whole-frame body, counted a second person in 2 checks and
+    switched 74 frames to the several-people landmarker)."""
+    xy = p.image[[0, *TORSO], :2]
+    return bool(np.all((xy >= 0.0) & (xy <= 1.0)))
+
+
 def _torso_px(p: PoseResult, size) -> tuple[np.ndarray, float]:
     """(torso centre (2,) pixels, torso size pixels: the longer of mid-shoulders to mid-hips and
     the shoulder line) of a body."""
@@ -167,9 +178,14 @@ def _torso_px(p: PoseResult, size) -> tuple[np.ndarray, float]:
 
 
 def _same_body(a: PoseResult, b: PoseResult, size) -> bool:
-    """Two results are one body: torso centres within SAME_BODY_TORSOS of the larger torso."""
+    """Two results are one body: torso centres within SAME_BODY_TORSOS of the larger torso, or
+    the torso centre of the tile's result `a` inside the box of all of b's landmarks (Pose2Sim's
+    camera 2, one man: a tile read his legs as a second, smaller person, torso 106 px against his
+    259, its centre 211 px below his)."""
     (ca, la), (cb, lb) = _torso_px(a, size), _torso_px(b, size)
-    return bool(np.linalg.norm(ca - cb) < SAME_BODY_TORSOS * max(la, lb))
+    px = b.image[:, :2].astype(np.float64) * size
+    inside = bool(np.all((ca >= px.min(0)) & (ca <= px.max(0))))
+    return inside or bool(np.linalg.norm(ca - cb) < SAME_BODY_TORSOS * max(la, lb))
 
 
 class PoseOnCrop:
