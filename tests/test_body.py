@@ -385,19 +385,30 @@ def test_body_mesh(cam01):
     assert near.sum() > 10 and np.all(w_ua + w_la > 0.95) and 0.2 < w_ua.mean() < 0.8
 
 
+LEVEL_LEGS_DEG = 5.0         # the avatar's median ankles -> hips within this of vertical (what levels it)
+# The man's torso leans forward, median 25.2 degrees over the take in Pose2Sim's 4-camera
+# triangulation (tests/test_framing.py's reference); the avatar keeps that lean within this margin.
+# (Making the median torso upright, as before, took it away: 0-3 degrees.)
+MAN_LEAN_DEG, LEAN_MARGIN_DEG = 25.2, 12.0
+
+
 def test_tilted_camera_is_levelled(cam01):
     """Pose2Sim's cam01 is rolled and looks down at the subject: in the camera's frame the
-    person's mean torso leans by tens of degrees; the solved avatar's mean torso is upright."""
+    person's mean torso leans by tens of degrees. The avatar is levelled by its legs (the hips
+    stand over the ankles, pipeline.body.levelling), and keeps the man's real forward lean."""
     def tilt_of_mean(v):
         u = np.median(v / np.linalg.norm(v, axis=1, keepdims=True), axis=0)
         return np.degrees(np.arccos(u[1] / np.linalg.norm(u)))
     sk, m = _solve(cam01)
     P = condition_pose(cam01).world_gltf()
     tilt_cam = tilt_of_mean(P[:, [11, 12]].mean(1) - P[:, [23, 24]].mean(1))
-    pos = m.forward_kinematics(sk)
-    tilt = tilt_of_mean(pos[m.valid, sk.index("neck")] - pos[m.valid, sk.index("hips")])
-    print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg")
-    assert tilt_cam > 15 and tilt < 3
+    pos = m.forward_kinematics(sk)[m.valid]
+    tilt = tilt_of_mean(pos[:, sk.index("neck")] - pos[:, sk.index("hips")])
+    ankles = pos[:, [sk.index("leftFoot"), sk.index("rightFoot")]].mean(1)
+    legs = tilt_of_mean(pos[:, sk.index("hips")] - ankles)
+    print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg; avatar's legs {legs:.1f} deg")
+    assert tilt_cam > 15 and legs < LEVEL_LEGS_DEG
+    assert abs(tilt - MAN_LEAN_DEG) < LEAN_MARGIN_DEG
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ back to the camera, several people, a person on a screen, nobody, a cartoon.
 
 The clips are real footage or cropped from it (tests/framing_clips.py says exactly how each is
 made). Each is processed once per run by the real pipeline (`process_video`, or the CLI for
-`--subject`), and what a user gets is checked: avatar.glb read back and posed by forward
+`--subject`), with two stages these tests never look at made cheap (`_light_stages`: the head's
+texture is skipped and the expression takes MediaPipe's scores as they are, as the product does
+for a take with too little face; together 40-60 % of a clip's time here), and what a user gets is
+checked: avatar.glb read back and posed by forward
 kinematics (`framing_clips.read_motion`), tracks.npz and manifest.json. Pose2Sim's demo takes are
 also compared with their 4-camera triangulation (`framing_clips.ReferenceTake`).
 Thresholds say where they come from; run with -s to see the measured figures.
@@ -49,6 +52,9 @@ from scipy.spatial.transform import Rotation
 from pipeline.core.errors import InputError, NothingTrackedError
 from pipeline.core.samples import fetch
 from pipeline.core.tracks import POSE, Tracks
+from pipeline.face.head_texture import TextureResult
+from pipeline.face.weights import morph_weights
+from pipeline.session import stages
 from pipeline.session.multi_camera import process_multiview
 from pipeline.session.single_camera import process_video
 
@@ -132,10 +138,23 @@ def _process(name: str, tmp_path_factory, processed) -> Session:
     except InputError as e:  # offline without a cached copy
         pytest.skip(f"{name} unavailable: {e}")
     out = tmp_path_factory.mktemp(f"framing_{name}")
-    try:
-        return Session(name, out, process_video(video, out, progress=False))
-    except NothingTrackedError as e:
-        return Session(name, out, None, e)
+    with pytest.MonkeyPatch.context() as patch:
+        _light_stages(patch)
+        try:
+            return Session(name, out, process_video(video, out, progress=False))
+        except NothingTrackedError as e:
+            return Session(name, out, None, e)
+
+
+def _light_stages(patch: pytest.MonkeyPatch) -> None:
+    """Make the session's head texture and latent expression rig, which nothing here checks,
+    cheap: no texture (the head keeps vertex colours, as when texturing fails) and MediaPipe's
+    blendshape scores as the morph weights (the product's own path for takes with little face).
+    Tracking, screening, the body solve, the export and the manifest run as they are."""
+    patch.setattr(stages, "texture_head", lambda *a, **k: TextureResult(
+        None, None, None, None, {}, skipped="not made by the framing tests"))
+    patch.setattr(stages, "solve_expression", lambda tracks, *a, **k: stages.ExpressionStage(
+        morph_weights(tracks.blendshapes, tracks.face_valid), None))
 
 
 @pytest.fixture(scope="session")
@@ -145,11 +164,13 @@ def reference(tmp_path_factory) -> ReferenceTake:
     if made:
         return ReferenceTake(made)
     out = tmp_path_factory.mktemp("p2s_reference")
-    try:
-        videos = [fetch(f"p2s_cam0{k}") for k in range(1, 5)]
-        process_multiview(videos, fetch("p2s_calib"), out, progress=False)
-    except InputError as e:
-        pytest.skip(f"Pose2Sim demo unavailable: {e}")
+    with pytest.MonkeyPatch.context() as patch:
+        _light_stages(patch)  # only its triangulated body is used
+        try:
+            videos = [fetch(f"p2s_cam0{k}") for k in range(1, 5)]
+            process_multiview(videos, fetch("p2s_calib"), out, progress=False)
+        except InputError as e:
+            pytest.skip(f"Pose2Sim demo unavailable: {e}")
     return ReferenceTake(out)
 
 

@@ -8,9 +8,9 @@ already). Output (`framing_report`): the manifest's "framing" section, a dict
   rejected_frames:     {reason: frames} from the screening (meta["screening"]).
 
 A body part is tracked in a frame when a body passed screening there and at least one of the
-part's landmarks (left or right) is seen: visibility at least SEEN_VISIBILITY and inside the image
-(pipeline.body.landmarks.inside_image). "face" is the face landmarker's face; "head" is the face
-or the pose's nose and ears.
+part's landmarks (left or right) is seen: visibility at least SEEN_VISIBILITY (the hips
+HIPS_SEEN_VISIBILITY) and inside the image (pipeline.body.landmarks.inside_image). "face" is the
+face landmarker's face; "head" is the face or the pose's nose and ears.
 """
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ PARTS: dict[str, tuple[str, ...]] = {
     "hips": ("left_hip", "right_hip"), "knees": ("left_knee", "right_knee"), "ankles": ("left_ankle", "right_ankle"),
 }
 SEEN_VISIBILITY = 0.5    # MediaPipe visibility at which a landmark inside the image counts as seen
+# ... the hips at this: hips below the frame's bottom edge are reported inside it with visibility
+# 0.6-0.9, hips in view 0.91 and up (pipeline.body.landmarks.HIPS_VISIBILITY_RAMP, its middle)
+HIPS_SEEN_VISIBILITY = 0.9
 IN_VIEW_SHARE = 0.5      # a part tracked in at least this share of the frames with a body is "in view"
 # Seated: the thighs' median angle from the torso's down direction (hips -> knees against
 # shoulders -> hips, frames where both are seen), degrees. Standing and walking: under 40;
@@ -36,7 +39,9 @@ SEATED_THIGH_DEG = 60.0
 def _seen(tracks: Tracks) -> np.ndarray:
     """(N, 33) bool: the landmark is seen in a frame whose body passed screening."""
     vis = np.nan_to_num(tracks.pose_visibility.astype(np.float64))
-    return np.asarray(tracks.pose_valid, bool)[:, None] & (vis >= SEEN_VISIBILITY) & inside_image(tracks.pose_image)
+    threshold = np.full(vis.shape[1], SEEN_VISIBILITY)
+    threshold[[POSE["left_hip"], POSE["right_hip"]]] = HIPS_SEEN_VISIBILITY
+    return np.asarray(tracks.pose_valid, bool)[:, None] & (vis >= threshold) & inside_image(tracks.pose_image)
 
 
 def parts_tracked(tracks: Tracks) -> dict[str, np.ndarray]:

@@ -42,6 +42,22 @@ INSIDE_MARGIN = 0.02                 # normalised image units a landmark may lie
 # degrees per frame (99th percentile) against 33 with this one.
 HAND_SEEN_RAMP = (0.5, 0.7)
 SEEN = 0.5                           # a bone's weight at least this: `from_view` (solved from view)
+# The hips decide the torso's lean, so they must be clearly in view: MediaPipe places hips that are
+# below the frame's bottom edge inside it with visibility 0.6-0.9 (p2s_seated: truly 5-25 % of the
+# crop's height below the edge, reported at image y 0.8-0.95, both-hips visibility median 0.73),
+# while hips in view have 0.91 and up (1st percentile over both hips, in p2s_cam01-04, p2s_half_body,
+# Sports2D, s2d_walk_in_out, p2s_multi_cam03). Their visibility is mapped through this ramp
+# before it counts as seen (weight 0.5 at about 0.87).
+HIPS_VISIBILITY_RAMP = (0.85, 0.95)
+# A landmark outside the image is never seen, whatever the low-pass carries over from the frames
+# around it; when it comes back in, its evidence rises linearly from 0 to all of it over this long
+# (seconds), so the bone eases from its held or rest pose toward the view (and catches up at a
+# bounded rate: pipeline.body.rotations.CATCH_UP_DEG_PER_S). Without the gate, the low-pass leaked
+# the in-view frames' evidence into the out-of-view ones: s2d_seated's arms in jumping jacks
+# followed MediaPipe's guesses outside the crop (seen 0.3-0.4) and moved away from rest by up to
+# 7-15 degrees a frame. Landmarks in view from the take's first frame with a body are not entering.
+ENTRY_S = 0.3
+HIPS = (POSE["left_hip"], POSE["right_hip"])
 
 
 def inside_image(image: np.ndarray) -> np.ndarray:
@@ -53,14 +69,34 @@ def inside_image(image: np.ndarray) -> np.ndarray:
 
 
 def seen_evidence(image: np.ndarray, visibility: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
-    """(N, 33) in [0, 1]: MediaPipe's visibility where the landmark is inside the image of a valid
-    frame (else 0), low-pass filtered over each run of valid frames and held across frames without a
-    body (as the landmarks are)."""
-    raw = np.where(inside_image(image) & valid[:, None], np.nan_to_num(visibility), 0.0)
+    """(N, 33) in [0, 1]: MediaPipe's visibility (the hips' through HIPS_VISIBILITY_RAMP) where the
+    landmark is inside the image of a valid frame (else 0), low-pass filtered over each run of valid
+    frames, times `_entry_gate` (0 outside the image, easing in after it comes into view), and held
+    across frames without a body (as the landmarks are)."""
+    vis = np.nan_to_num(visibility).copy()
+    vis[:, HIPS] = _ramp(vis[:, HIPS], *HIPS_VISIBILITY_RAMP)
+    in_view = inside_image(image) & valid[:, None]
+    raw = np.where(in_view, vis, 0.0)
     if not valid.any():
         return raw
     smooth = np.clip(_lowpass_runs(raw, valid, fps, VISIBILITY_TAU_S), 0.0, 1.0)
-    return _hold(smooth, valid)
+    return _hold(smooth * _entry_gate(in_view, valid, fps), valid)
+
+
+def _entry_gate(in_view: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+    """(N, 33) in [0, 1]: 0 where a landmark is out of view (in_view (N, 33) bool), rising linearly
+    to 1 over ENTRY_S from the frame it comes into view (1 from the start for landmarks in view in
+    the take's first frame with a body); frames without a body (valid (N,) False) keep the last
+    value."""
+    step = 1.0 / (max(fps, 1e-6) * ENTRY_S)  # share of the way per frame
+    gate = np.zeros(in_view.shape)
+    state = None
+    for k in range(len(valid)):
+        if valid[k]:
+            rising = np.minimum(step + (0.0 if state is None else state), 1.0)
+            state = in_view[k].astype(float) if state is None else np.where(in_view[k], rising, 0.0)
+        gate[k] = 0.0 if state is None else state
+    return gate
 
 
 @dataclass(eq=False)

@@ -31,6 +31,12 @@ SWING_CARRY_START_DEG = 150
 SWING_CARRY_FULL_DEG = 165
 # `_twist`: the twist fades in as the target's component across the bone grows from this fraction
 # of its length to this one (a target nearly along the bone gives no reliable roll).
+# A bone coming back into view catches up with its landmarks at most this fast (degrees per second
+# of its local rotation; 12 a frame at 30 fps), so its arm does not sweep across in a frame or two:
+# Sports2D's jumping jacks re-enter s2d_seated's crop 100+ degrees from the rest pose they eased to,
+# and the ease-in by the seen weight alone turned a forearm by 31-46 degrees a frame (the whole-frame
+# solve of the same take: at most 23). Two bones of a chain then move at most 24 a frame.
+CATCH_UP_DEG_PER_S = 360.0
 TWIST_FADE_START = 0.25
 TWIST_FADE_FULL = 0.5
 
@@ -144,16 +150,55 @@ def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s:
 
     view, default: N rotations (the bone's rotation from the landmarks, its default pose); weight:
     (N,) in [0, 1], how far the bone is seen (smooth in time); clock_s: (N,) seconds (advancing only
-    in frames with a body). Where the weight drops below one half, the bone keeps its last seen
-    rotation and eases from it to the default with time constant tau_s (a first-order decay, no
-    pop); before it is first seen it takes the default. The result then blends to `view` by the
-    weight, so a bone coming back into view eases in as its weight rises.
+    in frames with a body). Seen (weight at least one half): the view. Unseen: the previous frame's
+    rotation eased toward the default with time constant tau_s (a first-order decay, no pop; the
+    default before the bone is first seen), then blended toward the view by twice the weight, so a
+    bone coming back into view eases in as its weight rises and arrives at the view where it counts
+    as seen. Decaying from the previous frame's rotation (not from the last seen view) keeps a bone
+    that fades out moving toward rest: holding the last seen view pulled a forearm leaving the crop
+    back to a pose 3 degrees farther from rest in one frame (s2d_seated). From each unseen frame
+    until it meets the view again the bone turns at most CATCH_UP_DEG_PER_S (`_toward`), except
+    in the first frame with a body after frames without one (clock_s not advancing), which is
+    taken as it is, as elsewhere in the solve.
     """
-    n = len(weight)
     seen = weight >= 0.5
-    last = np.maximum.accumulate(np.where(seen, np.arange(n), -1))
-    known = last >= 0
-    last = np.maximum(last, 0)
-    decay = np.where(known, np.exp(-(clock_s - clock_s[last]) / tau_s), 0.0)
-    held = _blend(default, view[last], decay)
-    return _blend(held, view, weight)
+    if seen.all():
+        return view
+    vq, dq = view.as_quat(), default.as_quat()
+    out = vq.copy()
+    blend = np.clip(2.0 * weight, 0.0, 1.0)
+    dt = np.diff(clock_s, prepend=clock_s[0])
+    limit = np.radians(CATCH_UP_DEG_PER_S) * dt
+    catching = False
+    for k in range(len(vq)):
+        if seen[k] and not catching:
+            continue
+        if seen[k]:
+            target = vq[k]
+        else:
+            base = dq[k] if k == 0 else _slerp(dq[k], out[k - 1], np.exp(-dt[k] / tau_s))
+            target = _slerp(base, vq[k], blend[k])
+            catching = k > 0
+        if k == 0 or (k >= 2 and dt[k - 1] == 0 and dt[k] > 0):  # the start, or a body back after none
+            out[k] = target  # (the pose was held meanwhile: a new one is no motion to limit)
+            catching = not seen[k]
+            continue
+        out[k], met = _toward(out[k - 1], target, limit[k])
+        catching = not (met and seen[k])
+    return Rotation.from_quat(out)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """xyzw quaternion of the rotation t of the way from a (t = 0) to b (t = 1)."""
+    ra = Rotation.from_quat(a)
+    return (ra * Rotation.from_rotvec((ra.inv() * Rotation.from_quat(b)).as_rotvec() * t)).as_quat()
+
+
+def _toward(a: np.ndarray, b: np.ndarray, max_rad: float) -> tuple[np.ndarray, bool]:
+    """(xyzw quaternion turned from a toward b by at most max_rad radians, whether it reached b)."""
+    ra = Rotation.from_quat(a)
+    step = (ra.inv() * Rotation.from_quat(b)).as_rotvec()
+    angle = float(np.linalg.norm(step))
+    if angle <= max_rad:
+        return b, True
+    return (ra * Rotation.from_rotvec(step * max_rad / angle)).as_quat(), False

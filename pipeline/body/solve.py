@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pipeline.body.conditioning import PoseInput, _face_rotations, condition_pose, frame_rate, level_rotation
+from pipeline.body.conditioning import PoseInput, _face_rotations, condition_pose, frame_rate
 from pipeline.body.feet import plant_feet
 from pipeline.body.filters import (
     LANDMARK_ORDER,
@@ -56,6 +56,7 @@ from pipeline.body.filters import (
 from pipeline.body.image_lift import lift_to_image
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.landmarks import SEEN, Landmarks, SolvedPose, seen_evidence
+from pipeline.body.levelling import level_from_legs
 from pipeline.body.limbs import EASE_TO_REST_S, seated_share, solve_arm, solve_leg
 from pipeline.body.root_motion import _root_translation, camera_translation
 from pipeline.body.rotations import (
@@ -108,7 +109,7 @@ class BodyMotion:
                         seen (visible and inside the image; 1 for the head when driven by the face;
                         0 in frames without a body).
     level_xyzw:         (4,) rotation from the camera-aligned frame (MediaPipe world in glTF axes)
-                        to the levelled world the motion lives in (see `level_rotation`).
+                        to the levelled world the motion lives in (pipeline.body.levelling).
     joint_from_view:    (N, J) bool, the joint's rotation was solved from landmarks seen in that
                         frame (else a default, held or inferred pose); the head where the face
                         drives it. False in frames without a body, except the head (and eyes)
@@ -174,7 +175,7 @@ def _prepare_landmarks(skel: Skeleton, tracks: Tracks, pin: PoseInput, fps: floa
 
     Returns the landmarks, the hips in the camera frame (N, 3) (MediaPipe's camera axes, metres,
     levelled; NaN where unknown) and the level rotation (identity with several cameras, whose frame
-    is level already, and for takes whose hips are never seen). A take without any body gets the
+    is level already, and for takes whose legs are never seen standing). A take without any body gets the
     rest skeleton's landmarks, unseen, so every bone takes its default.
     """
     n = tracks.n_frames
@@ -196,8 +197,8 @@ def _prepare_landmarks(skel: Skeleton, tracks: Tracks, pin: PoseInput, fps: floa
     marks = Landmarks(world_mp * MP_TO_GLTF, vis, seen)
     if tracks.multiview:  # the pose frame is level already (the calibration's up)
         level = Rotation.identity()
-    else:  # only frames with a body whose hips are seen say where up is
-        level = level_rotation(marks.points_m, marks.weight("left_hip", "right_hip") * valid)
+    else:  # the seen legs standing say where up is (pipeline.body.levelling), else the camera's
+        level = level_from_legs(marks, valid)
     marks.points_m = level.apply(marks.points_m.reshape(-1, 3)).reshape(marks.points_m.shape)
     cam_t = level.apply(cam_t * MP_TO_GLTF) * MP_TO_GLTF  # NaN rows stay NaN
     return marks, cam_t, level

@@ -63,7 +63,11 @@ def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MI
 
 def mp_image(frame_bgr: np.ndarray) -> mp.Image:
     """An OpenCV BGR frame as MediaPipe's RGB image."""
-    rgb = np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+    return mp_rgb_image(np.ascontiguousarray(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)))
+
+
+def mp_rgb_image(rgb: np.ndarray) -> mp.Image:
+    """A contiguous RGB uint8 array (H, W, 3) as MediaPipe's image."""
     return mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
 
 

@@ -24,7 +24,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.tracking.head_crop import crop_image, crop_to_frame_landmarks
-from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, CropLandmarker, create_landmarker
+from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, CropLandmarker, create_landmarker, mp_rgb_image
 from pipeline.tracking.results import PoseResult, faces_of, poses_of
 
 # One person in view: look for others this often (a newcomer waits at most this long). A check
@@ -34,6 +34,20 @@ CHECK_INTERVAL_S = 1.0
 RECHECK_S = 0.1         # the one result is not the subject (or people are counted): look again this often
 SETTLE_S = 1.0          # several people in view: back to one-result tracking after this long with one
 BODY_CROP_PER_BOX = 1.5  # crop side / the larger side of the lost body's head-shoulders-hips box
+# MediaPipe's pose detector letterboxes the whole frame into its square input, so in a tall (or wide)
+# frame people shrink by its aspect and are missed: on Pose2Sim's multi-person camera 3 (1088 x 1920,
+# three people) a check on the whole frame finds one body, on its top or middle square tile two.
+# Portrait frames at least this tall (height / width: a phone held upright) are also checked on
+# square tiles from top to bottom when the whole frame shows fewer than two. Landscape frames are
+# left as they were: on Sports2D's 16:9 demo the tiles find a third "person" (the statue) and the
+# several-people landmarker then runs on 226 of 230 frames, keeping the subject in fewer of them
+# (175 against 198): that trade needs its own measurements.
+TILE_MIN_ASPECT = 1.5
+TILE_STARTS = (0.0, 0.5, 1.0)  # where each tile starts, as a share of the room from top to bottom
+# A body found on two tiles (they overlap) is one: its torso centres closer than this share of the
+# larger torso's image size (shoulders' middle to hips' middle, or shoulder width).
+SAME_BODY_TORSOS = 0.5
+TORSO = (11, 12, 23, 24)  # MediaPipe's shoulders and hips
 
 
 class LandmarkerSource:
@@ -111,15 +125,67 @@ class LandmarkerSource:
         self.runs["check"] += 1
         self.last_check_t = t_s
         everybody = self._parse(self._landmarker("check").detect(image))
+        if len(everybody) < 2 and self.kind == "pose":
+            everybody = self._check_tiles(image, everybody)
         if len(everybody) >= 2:
             self.several_mode, self._calm_since = True, None
             return everybody
         return found if found or not everybody else everybody
 
+    def _check_tiles(self, image, found: list) -> list:
+        """`found` (bodies on the whole frame) and the new ones the check landmarker finds on square
+        tiles of a tall portrait frame (TILE_MIN_ASPECT), their image landmarks in whole-frame
+        normalised coordinates; `found` itself for other frames."""
+        rgb = image.numpy_view()
+        h, w = rgb.shape[:2]
+        side = min(w, h)
+        if h < TILE_MIN_ASPECT * w:
+            return found
+        out = list(found)
+        for start in TILE_STARTS:
+            offset = int(round(start * (max(w, h) - side)))
+            box = np.array([0, offset, side], np.float64)
+            tile = rgb[int(box[1]):int(box[1]) + side, int(box[0]):int(box[0]) + side]
+            for p in self._parse(self._landmarker("check").detect(mp_rgb_image(np.ascontiguousarray(tile)))):
+                if not _inside_tile(p):
+                    continue
+                body = PoseResult(crop_to_frame_landmarks(p.image, box, (w, h)), p.world_m, p.visibility)
+                if not any(_same_body(body, q, (w, h)) for q in out):
+                    out.append(body)
+        return out
+
     def close(self) -> None:
         for lm in self._landmarkers.values():
             lm.close()
         self._landmarkers = {}
+
+
+def _inside_tile(p: PoseResult) -> bool:
+    """A body found on a tile counts only when its nose, shoulders and hips lie inside the tile: one
+    cut by the tile's edge is part of a body seen whole elsewhere (Pose2Sim's camera 2, one man:
+    such a part, 0.5+ torsos from his whole-frame body, counted a second person in 2 checks and
+    switched 74 frames to the several-people landmarker)."""
+    xy = p.image[[0, *TORSO], :2]
+    return bool(np.all((xy >= 0.0) & (xy <= 1.0)))
+
+
+def _torso_px(p: PoseResult, size) -> tuple[np.ndarray, float]:
+    """(torso centre (2,) pixels, torso size pixels: the longer of mid-shoulders to mid-hips and
+    the shoulder line) of a body."""
+    px = p.image[list(TORSO), :2].astype(np.float64) * size
+    length = max(np.linalg.norm(px[:2].mean(0) - px[2:].mean(0)), np.linalg.norm(px[0] - px[1]), 1.0)
+    return px.mean(0), float(length)
+
+
+def _same_body(a: PoseResult, b: PoseResult, size) -> bool:
+    """Two results are one body: torso centres within SAME_BODY_TORSOS of the larger torso, or
+    the torso centre of the tile's result `a` inside the box of all of b's landmarks (Pose2Sim's
+    camera 2, one man: a tile read his legs as a second, smaller person, torso 106 px against his
+    259, its centre 211 px below his)."""
+    (ca, la), (cb, lb) = _torso_px(a, size), _torso_px(b, size)
+    px = b.image[:, :2].astype(np.float64) * size
+    inside = bool(np.all((ca >= px.min(0)) & (ca <= px.max(0))))
+    return inside or bool(np.linalg.norm(ca - cb) < SAME_BODY_TORSOS * max(la, lb))
 
 
 class PoseOnCrop(CropLandmarker):
