@@ -56,6 +56,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -123,16 +124,22 @@ def run_process(checkout: Path, videos: list[Path], out: Path, reuse: bool, cali
     """`python -m pipeline.process VIDEOS --out OUT` with the checkout's code; {exit_code, wall_s}."""
     if reuse and (out / "run.json").is_file():
         return json.loads((out / "run.json").read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    # pipeline.process writes a session folder whole (and refuses a folder holding anything
+    # else): it gets a fresh OUT, and the run's log and exit code join it afterwards
+    shutil.rmtree(out, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_path = out.parent / f"{out.name}.run.log"
     env = dict(os.environ, PYTHONPATH=str(checkout))
     if not list((checkout / "assets" / "models").glob("*.task")):
         env.setdefault("DHCAP_MODEL_DIR", str(ROOT / "assets" / "models"))
     cmd = [sys.executable, "-m", "pipeline.process", *map(str, videos), "--out", str(out), "--quiet"]
     cmd += ["--calib", str(calib)] if calib else []
     t0 = time.perf_counter()
-    with open(out / "run.log", "w") as log:
+    with open(log_path, "w") as log:
         rc = subprocess.run(cmd, cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     run = {"exit_code": rc, "wall_s": round(time.perf_counter() - t0, 1)}
+    out.mkdir(exist_ok=True)
+    shutil.move(log_path, out / "run.log")
     (out / "run.json").write_text(json.dumps(run))
     return run
 
