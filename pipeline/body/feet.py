@@ -252,12 +252,27 @@ def _lean(skel: Skeleton, q: np.ndarray, root: np.ndarray, planted: list[_Plante
         if not np.any(weight > 0):
             continue
         pos, glob = forward_kinematics(skel.parents, skel.rest_local_m, q, root)
-        pivot = planted[k].ankle[np.maximum(planted[k].source, 0)]
+        pivot = planted[k].ankle[_nearest_source(planted[k].source)]
         lean = lean_to_clear(pivot, _sole_lowest(skel, other, pos, glob), weight, np.radians(MAX_LEAN_DEG))
         lean = _smooth_lean(lean.as_rotvec(), fps)
         lean = Rotation.from_rotvec(lean)
         root[:] = pivot + lean.apply(root - pivot)
         q[:, 0] = (lean * Rotation.from_quat(q[:, 0])).as_quat()
+
+
+def _nearest_source(source: np.ndarray) -> np.ndarray:
+    """(N,) frame indices: `source` (N,) int where it names a contact frame, elsewhere (-1) the
+    nearest one that does, held forward then backward: the smoothed lean reaches a few frames
+    beyond its contact and must turn about that contact's ankle, not a placeholder."""
+    idx = np.arange(len(source))
+    known = source >= 0
+    if not known.any():
+        return np.zeros(len(source), np.int64)
+    last = np.maximum.accumulate(np.where(known, idx, -1))
+    nxt = np.minimum.accumulate(np.where(known, idx, len(source))[::-1])[::-1]
+    take = np.where(last >= 0, last, nxt)
+    take = np.where((nxt < len(source)) & ((last < 0) | (nxt - idx < idx - last)), nxt, take)
+    return source[take]
 
 
 def _smooth_lean(lean: np.ndarray, fps: float) -> np.ndarray:

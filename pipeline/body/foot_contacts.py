@@ -78,9 +78,10 @@ def foot_speeds(tracks: Tracks, pin: PoseInput, cam_t: np.ndarray, fps: float) -
     counts as still; inf where unknown.
 
     tracks: the take (its image size, and whether it is `multiview`); pin: its conditioned pose
-    landmarks; cam_t: (N, 3) the hips in the camera frame (metres; z the depth, NaN where unknown),
-    as the solve computed them; fps: frames per second. One camera: the landmarks' image-plane
-    speed in metres at the hips' depth. Several cameras: the triangulated landmarks' 3D speed in
+    landmarks; cam_t: (N, 3) the hips in the camera frame, levelled or not (metres, NaN where
+    unknown), as the solve computed them: their distance from the camera scales the pixels; fps:
+    frames per second. One camera: the landmarks' image-plane speed in metres at the hips'
+    distance. Several cameras: the triangulated landmarks' 3D speed in
     the room (pin.world_mp + tracks.pose_root_m).
     """
     points = [POSE[f"{side}_{part}"] for side in FEET for part in FOOT_POINTS]
@@ -89,7 +90,7 @@ def foot_speeds(tracks: Tracks, pin: PoseInput, cam_t: np.ndarray, fps: float) -
         speed = np.linalg.norm(_derivative_runs(world, pin.valid, fps), axis=-1)
     else:
         pixels = pin.image[:, points, :2] * np.asarray(tracks.image_size, float)
-        depth = np.asarray(cam_t, float)[:, 2]
+        depth = np.linalg.norm(np.asarray(cam_t, float), axis=1)  # distance: the same once levelled
         ok = np.isfinite(depth)
         if not ok.any():
             return np.full((len(pin.valid), 2), np.inf)

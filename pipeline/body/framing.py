@@ -7,10 +7,11 @@ already). Output (`framing_report`): the manifest's "framing" section, a dict
   people_max:          the most people (pose detections) the tracker saw in one frame;
   rejected_frames:     {reason: frames} from the screening (meta["screening"]).
 
-A body part is tracked in a frame when a body passed screening there and at least one of the
-part's landmarks (left or right) is seen: visibility at least SEEN_VISIBILITY (the hips
-HIPS_SEEN_VISIBILITY) and inside the image (pipeline.body.landmarks.inside_image). "face" is the
-face landmarker's face; "head" is the face or the pose's nose and ears.
+A body part is tracked in a frame when a body was tracked there (not gap-filled) and passed
+screening, and at least one of the part's landmarks (left or right) is seen: visibility at least
+SEEN_VISIBILITY (the hips HIPS_SEEN_VISIBILITY) and inside the image
+(pipeline.body.landmarks.inside_image). "face" is the face landmarker's face; "head" is the face
+or the pose's nose and ears.
 """
 from __future__ import annotations
 
@@ -36,18 +37,26 @@ IN_VIEW_SHARE = 0.5      # a part tracked in at least this share of the frames w
 SEATED_THIGH_DEG = 60.0
 
 
+def _measured(tracks: Tracks, kind: str) -> np.ndarray:
+    """(N,) bool: frames where the tracker found the face / body ("face", "pose") and it passed
+    screening; frames bridged by gap filling (`*_filled`) were not tracked."""
+    valid = np.asarray(getattr(tracks, f"{kind}_valid"), bool)
+    filled = getattr(tracks, f"{kind}_filled", None)
+    return valid & ~np.asarray(filled, bool) if filled is not None else valid
+
+
 def _seen(tracks: Tracks) -> np.ndarray:
     """(N, 33) bool: the landmark is seen in a frame whose body passed screening."""
     vis = np.nan_to_num(tracks.pose_visibility.astype(np.float64))
     threshold = np.full(vis.shape[1], SEEN_VISIBILITY)
     threshold[[POSE["left_hip"], POSE["right_hip"]]] = HIPS_SEEN_VISIBILITY
-    return np.asarray(tracks.pose_valid, bool)[:, None] & (vis >= threshold) & inside_image(tracks.pose_image)
+    return _measured(tracks, "pose")[:, None] & (vis >= threshold) & inside_image(tracks.pose_image)
 
 
 def parts_tracked(tracks: Tracks) -> dict[str, np.ndarray]:
     """{part: (N,) bool} frames in which each part of PARTS was tracked (see the module docstring)."""
     seen = _seen(tracks)
-    face = np.asarray(tracks.face_valid, bool)
+    face = _measured(tracks, "face")
     out = {}
     for part, names in PARTS.items():
         out[part] = face.copy() if part == "face" else seen[:, [POSE[k] for k in names]].any(axis=1)
@@ -76,8 +85,8 @@ def _seated(tracks: Tracks) -> bool:
 
 def classify_framing(tracks: Tracks, tracked: dict[str, np.ndarray]) -> str:
     """One of FRAMINGS. Among the frames with a body, the parts in view (IN_VIEW_SHARE) decide:
-    hips, knees and ankles: full_body (seated when the thighs say so); hips: upper_body (seated
-    when the thighs say so); elbows: upper_body; shoulders: head_and_shoulders; else close_up.
+    hips and knees, with the thighs saying so: seated; hips, knees and ankles: full_body; hips or
+    elbows: upper_body; shoulders: head_and_shoulders; else close_up.
     No body: face_only, or no_person without a face either."""
     body = np.asarray(tracks.pose_valid, bool)
     if not body.any():

@@ -279,20 +279,30 @@ def _lift_step(points: np.ndarray, target: dict[str, np.ndarray], rows: np.ndarr
     return points - step.reshape(n, _K, 3)
 
 
-def _solve(start: np.ndarray, target: dict[str, np.ndarray], lengths: dict[str, float], runs: np.ndarray,
+def _solve(start: np.ndarray, target: dict[str, np.ndarray], lengths: dict[str, float], frames: np.ndarray,
            fps: float) -> np.ndarray:
     """(N, K, 3) lifted landmarks from the start (N, K, 3) (camera frame, metres), LIFT_ITERATIONS
-    steps over chunks of frames; the smoothing term runs along the runs of consecutive frames
-    `runs` (N,) bool of the whole take."""
+    steps over chunks of frames; the smoothing term runs along the runs of consecutive frames of
+    the take (`frames` (N,) int: each row's frame index; a jump starts a new run)."""
     rows, lengths_m = _segment_lengths(lengths)
     points = start.copy()
     for step in range(LIFT_ITERATIONS):
-        smooth = None if step == 0 else _savgol_runs(points, runs, fps, SMOOTH_WINDOW_S, SMOOTH_ORDER)
+        smooth = None if step == 0 else _smooth_runs(points, frames, fps)
         for lo in range(0, len(points), CHUNK_FRAMES):
             part = slice(lo, lo + CHUNK_FRAMES)
             points[part] = _lift_step(points[part], {k: v[part] for k, v in target.items()}, rows, lengths_m,
                                       None if smooth is None else smooth[part])
     return points
+
+
+def _smooth_runs(points: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
+    """points (N, ...) Savitzky-Golay smoothed (SMOOTH_WINDOW_S) along each run of consecutive
+    frame indices `frames` (N,), never across a gap (a person leaving, frames rejected)."""
+    gaps = np.flatnonzero(np.diff(frames) > 1) + 1
+    spaced = np.insert(points, gaps, np.nan, axis=0)  # one invalid row at each gap
+    valid = np.insert(np.ones(len(points), bool), gaps, False)
+    smoothed = _savgol_runs(spaced, valid, fps, SMOOTH_WINDOW_S, SMOOTH_ORDER)
+    return np.delete(smoothed, gaps + np.arange(len(gaps)), axis=0)
 
 
 def lift_to_image(image_size: tuple[int, int], image: np.ndarray, world: np.ndarray, vis: np.ndarray,
@@ -316,9 +326,7 @@ def lift_to_image(image_size: tuple[int, int], image: np.ndarray, world: np.ndar
     start = turned[:, _LIFTED_IDX] + t[:, None]
     target = {"rays": rays, "weight": weight, "start": start,
               "edges": np.einsum("ek,nkd->ned", _EDGE_C, turned[:, _LIFTED_IDX])}
-    runs = np.zeros(len(valid), bool)
-    runs[idx[ok]] = True
-    lifted = _solve(start[ok], {k: v[ok] for k, v in target.items()}, lengths, runs[idx[ok]], fps)
+    lifted = _solve(start[ok], {k: v[ok] for k, v in target.items()}, lengths, idx[ok], fps)
     body = turned[ok] + t[ok, None]
     body[:, _LIFTED_IDX] = lifted
     for child, parent in CARRIED.items():  # ride on the parent with MediaPipe's offset
@@ -332,7 +340,8 @@ def lift_to_image(image_size: tuple[int, int], image: np.ndarray, world: np.ndar
     return out
 
 
-def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+def weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    """The median of values x (K,) with weights w (K,) >= 0, not all 0."""
     order = np.argsort(x)
     cum = np.cumsum(w[order])
     return float(x[order][np.searchsorted(cum, 0.5 * cum[-1])])
@@ -368,7 +377,7 @@ def image_segment_lengths(tracks: Tracks) -> dict[str, float]:
             weights.append(w[use])
         length, w = np.concatenate(lengths), np.concatenate(weights)
         if len(length) >= MIN_SEGMENT_FRAMES:
-            out[key] = _weighted_median(length, w)
+            out[key] = weighted_median(length, w)
     return out
 
 

@@ -18,7 +18,7 @@ SEEN_VIS_LO/HI are much lower than the old visibility ramp (0.5 -> 0.7): a limb 
 body but inside the image is MediaPipe's inference from the silhouette, and it beats a held or rest
 pose. Pose2Sim's cam03 sees the man from behind: his right elbow, wrist, knee and ankle have
 visibility 0.16-0.94 (right wrist: 5th/25th/50th percentile 0.16/0.21/0.63); against the 4-camera
-triangulation (`/work/refcheck/eval/evalbody.py`, PA-MPJPE of 12 joints) the solve is 85.2 mm
+triangulation (PA-MPJPE of 12 joints, as `benchmarks/bench_body.py` measures it) the solve is 85.2 mm
 with the ramp 0.3 -> 0.5, 84.6 with 0.2 -> 0.4, 82.5 with 0.1 -> 0.3 and 82.7 following every
 landmark inside the image; MediaPipe's own landmarks are 83.9. Outside the image nothing is
 followed, whatever its visibility (MediaPipe's guesses there have visibility 0.0-0.35 on

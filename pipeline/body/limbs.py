@@ -148,5 +148,5 @@ def solve_leg(skel: Skeleton, marks: Landmarks, pose: SolvedPose, side: str, sea
     foot_names = (f"{side}_heel", f"{side}_foot_index", f"{side}_ankle")
     _attach_eased(skel, pose, f"{side}Foot", f"{side}LowerLeg", foot, ident, marks.weight(*foot_names),
                   marks.confidence(*foot_names))
-    pose.attach(skel, f"{side}Toes", f"{side}Foot", ident, pose.confidence[:, skel.index(f"{side}Foot")],
-                marks.weight(*foot_names))
+    # the toes are not solved from their landmark (pipeline.body.feet bends them): never "from view"
+    pose.attach(skel, f"{side}Toes", f"{side}Foot", ident, pose.confidence[:, skel.index(f"{side}Foot")])

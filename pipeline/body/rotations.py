@@ -29,14 +29,14 @@ MP_TO_GLTF = np.array([1.0, -1.0, -1.0])  # MediaPipe world axes -> glTF axes (a
 # the rotation carried over from the previous frame, and where it is fully replaced.
 SWING_CARRY_START_DEG = 150
 SWING_CARRY_FULL_DEG = 165
-# `_twist`: the twist fades in as the target's component across the bone grows from this fraction
-# of its length to this one (a target nearly along the bone gives no reliable roll).
 # A bone coming back into view catches up with its landmarks at most this fast (degrees per second
 # of its local rotation; 12 a frame at 30 fps), so its arm does not sweep across in a frame or two:
 # Sports2D's jumping jacks re-enter s2d_seated's crop 100+ degrees from the rest pose they eased to,
 # and the ease-in by the seen weight alone turned a forearm by 31-46 degrees a frame (the whole-frame
 # solve of the same take: at most 23). Two bones of a chain then move at most 24 a frame.
 CATCH_UP_DEG_PER_S = 360.0
+# `_twist`: the twist fades in as the target's component across the bone grows from this fraction
+# of its length to this one (a target nearly along the bone gives no reliable roll).
 TWIST_FADE_START = 0.25
 TWIST_FADE_FULL = 0.5
 

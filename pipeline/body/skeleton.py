@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.body.image_lift import image_segment_lengths
+from pipeline.body.image_lift import image_segment_lengths, weighted_median
 from pipeline.core.tracks import POSE, Tracks
 from pipeline.face.canonical import load_canonical_face
 
@@ -188,13 +188,6 @@ class Skeleton:
         return [int(c) for c in np.flatnonzero(self.parents == j)]
 
 
-def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
-    order = np.argsort(x)
-    x, w = x[order], w[order]
-    c = np.cumsum(w)
-    return float(x[np.searchsorted(c, 0.5 * c[-1])])
-
-
 def measure_segments(tracks: Tracks) -> tuple[dict[str, float], dict[str, float]]:
     """Weighted-median length of each segment of _SEGMENTS over the take.
 
@@ -222,7 +215,7 @@ def measure_segments(tracks: Tracks) -> tuple[dict[str, float], dict[str, float]
         coverage[key] = len(length) / (n * len(pairs))
         # A part seen in a handful of frames (a hand flashing into view) is not trusted.
         if len(length) >= max(MIN_SEGMENT_FRAMES, MIN_SEGMENT_COVERAGE * n * len(pairs)):
-            lengths[key] = _weighted_median(length, weight)
+            lengths[key] = weighted_median(length, weight)
     return lengths, coverage
 
 

@@ -20,7 +20,8 @@ for the rest never do.
     tracked (local = inverse(parent global) * face rotation), else ears and nose;
   * limbs (pipeline.body.limbs): swings and twists toward the seen landmarks; an unseen bone keeps
     its last seen rotation and eases to its default (arms hanging, legs standing or seated, shins
-    hanging); toes and eyes stay identity.
+    hanging); eyes stay identity (the export turns them with the gaze), toes too until the feet
+    are planted (pipeline.body.feet bends them).
 Rotations only: bone lengths never change. Quaternions are kept in one hemisphere frame to frame,
 and a limb swinging near 180 degrees from its rest direction (where the shortest arc is
 ill-defined) is carried over from the previous frame instead of jumping. Each joint's flag

@@ -222,7 +222,8 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
     Gaps at the start or end of the take, and longer gaps, stay NaN / invalid.
     Face transforms are interpolated with slerp (rotation) and lerp (translation).
     A face gap between two frames tracked on the head crop gets crop boxes interpolated too
-    (NaN, the whole frame, when either end was not); people_in_view is left as tracked.
+    (NaN, the whole frame, when either end was not); people_in_view is left as tracked. A gap
+    holding a detection the screening rejected (pose_rejected / face_rejected) is not filled.
     Multi-view tracks: pose_root_m is interpolated with the body; reprojection errors and view
     counts stay NaN / 0 (nothing was measured); a face gap whose two ends come from different
     cameras is not filled (their image landmarks are not comparable).
@@ -240,6 +241,9 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
             if s == 0 or e == len(t) or t[e] - t[s - 1] > max_gap_s + 1e-9 + 1.0 / tr.fps:
                 continue
             idx = np.arange(s, e)
+            rejected = getattr(out, f"{kind}_rejected")
+            if rejected is not None and rejected[idx].any():
+                continue  # a detection the screening rejected is never bridged into the animation
             if kind == "face" and out.face_view is not None:
                 if out.face_view[s - 1] != out.face_view[e]:
                     continue

@@ -23,8 +23,8 @@ Sending goes to 127.0.0.1:39539 (VMC's default port) unless another host is name
 bound or listened to. Two entry points:
   * `LiveVMCStreamer.on_frame(result)`: for the live capture loop, per tracked frame
     (pipeline.tracking.tracker.FrameResult). Never blocks: the frame is handed to a sender thread that
-    solves the body pose over the last `window_s` of frames (pipeline.body.solve, 20-40 ms of CPU on a
-    busy 2-core machine, kept within LIVE_BODY_CPU_SHARE of a core), smooths
+    solves the body pose over the last `window_s` of frames (pipeline.body.solve; 20-40 ms of CPU on a
+    busy 2-core machine, benchmarks/bench_filters.py; kept within LIVE_BODY_CPU_SHARE of a core), smooths
     weights and rotations causally (`LivePoser`: One Euro filters, pipeline.core.one_euro, settings
     LIVE_WEIGHTS_FILTER and LIVE_ROTATIONS_FILTER) and sends; if it falls behind, older frames are
     dropped (counted).
@@ -242,6 +242,7 @@ class LivePoser:
         self._history: collections.deque = collections.deque()
         self._eyes = [self.skel.index("leftEye"), self.skel.index("rightEye")]
         self._last_body = None
+        self._rest: np.ndarray | None = None
         self._next_solve_s = -np.inf   # time.monotonic() before which the next solve waits
 
     def pose(self, result, t_s: float):
@@ -250,6 +251,8 @@ class LivePoser:
         bs = face.blendshapes[None] if face is not None else np.full((1, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
         w = morph_weights(bs, np.array([face is not None]))[0].astype(np.float64)
         rot = self._body_pose(result, t_s) if self.body else None
+        if rot is None and self.body:
+            rot = self._rest_pose()  # nobody in view: the relaxed rest pose, as a batch take shows
         if rot is None:
             rot = np.tile([0.0, 0.0, 0.0, 1.0], (self.skel.n_joints, 1))
         rot = np.array(rot, np.float64)
@@ -257,6 +260,13 @@ class LivePoser:
             w, rot = self.smoother.update(w, rot, t_s)
         rot[self._eyes] = eye_rotations(w[None])[0]
         return w, rot, self.skel.rest_local_m[0]
+
+    def _rest_pose(self) -> np.ndarray:
+        """(J, 4) the body solve's pose of a frame without anybody (arms down, standing)."""
+        if self._rest is None:
+            self._rest = solve_body(self.skel, Tracks.empty(1, FALLBACK_FPS, self.image_size, "live"),
+                                    image_lift=False).local_rotations[0]
+        return self._rest
 
     def _body_pose(self, result, t_s: float):
         """The frame's local joint rotations (J, 4): solved (`_solve`), or the last solved ones while

@@ -139,7 +139,7 @@ def check_trackable(tracks) -> list[str]:
         if bodies == 0 or not (tilt < UPRIGHT_TILT_DEG).any():
             # MediaPipe's pose detector sometimes reports a lying "body" in text or clouds; a take
             # with no face and never an upright body has no person in it.
-            raise NothingTrackedError(f"{tracks.source}: no face and no person found in {n} frames{why}")
+            raise NothingTrackedError(f"{tracks.source}: {_nobody_found(tracks, n)}{why}")
     warnings = []
     if faces == 0:
         warnings.append("no face tracked in any frame: the head uses the generic face and "
@@ -150,6 +150,16 @@ def check_trackable(tracks) -> list[str]:
         warnings.append("no body tracked in any frame: the skeleton has default proportions "
                         "and stays in its rest pose")
     return warnings
+
+
+def _nobody_found(tracks, n: int) -> str:
+    """Why a take has nobody to animate: a `--subject N` never in view, or nobody at all."""
+    subject = tracks.meta.get("subject") or {}
+    seen = int(subject.get("people_max") or 0)
+    if isinstance(subject.get("choice"), int) and subject.get("at_s") is None and seen:
+        return (f"person {subject['choice']} from the left (--subject) was never in view "
+                f"(at most {seen} at once in {n} frames)")
+    return f"no face and no person found in {n} frames"
 
 
 def make_session_dir(out_dir: str | Path) -> Path:

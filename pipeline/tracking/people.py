@@ -4,7 +4,7 @@ several are in view.
 `LandmarkerSource(kind)` ("face" or "pose") holds up to three landmarkers of a kind, each made on
 first use: the one-result VIDEO landmarker (as before this module: its results on a one-person
 take are unchanged), the several-results VIDEO landmarker (up to MAX_PEOPLE; MediaPipe then runs
-its detector on every frame, about 16 ms more a frame for the pose on this machine) and a
+its detector on every frame, about 16 ms more a frame for the pose on a 2-core x86 machine) and a
 several-results IMAGE landmarker for checks. While one person is in view the one-result landmarker
 runs and a check looks for others every CHECK_INTERVAL_S (every RECHECK_S while people are counted
 at the start, pipeline.tracking.subject, or while the one result is not the subject); a check

@@ -4,10 +4,11 @@ batch and live capture share it).
 `SubjectTracker.update(poses, frame, t_s)` takes every body MediaPipe found in a frame (normalised
 image landmarks, visibility) and returns the index of the subject's, or None. The subject is
 chosen the first time people appear ("auto": the most central and largest; N: the N-th from the
-left, 1-based, in the first frame showing at least N people) and kept by identity: a body is the
-subject's when its position, size and appearance (a colour histogram of its torso) match the
-subject's last ones. Nobody else is taken while the subject is out of view; after a long absence
-the subject is found again anywhere in the frame, by size and appearance.
+left, 1-based, in the frame showing the most people in the first CHOICE_WINDOW_S after people
+appear) and kept by identity: a body is the subject's when its position, size and appearance (a
+colour histogram of its torso) match the subject's last ones. Nobody else is taken while the
+subject is out of view; after a long absence the subject is found again anywhere in the frame, by
+size and appearance (never by size alone).
 `FaceChooser.choose(faces, ...)` picks the subject's face among the faces found: the one on the
 subject's head, or with no body in view, the one nearest the previous face (the largest first).
 Pixels are frame pixels, times seconds.
@@ -208,7 +209,10 @@ class SubjectTracker:
         if len(crowd) >= self.choice:
             self._start(crowd, initial_choice(crowd, self.choice, None), frame_bgr, t_crowd)
             pick = self._match(people, frame_bgr, t_s)
-            return None if pick is None else self._follow(pick, frame_bgr, t_s)
+            if pick is None:
+                return None
+            self.last_t = t_s  # chosen in an earlier frame of the window, never lost: no reacquisition
+            return self._follow(pick, frame_bgr, t_s)
         if len(people) < self.choice:
             return None
         return self._start(people, initial_choice(people, self.choice, None), frame_bgr, t_s)
@@ -243,6 +247,8 @@ class SubjectTracker:
             if near and shift > GATE_BASE_SIZES + GATE_SIZES_PER_S * gap:
                 continue
             app = self._appearance(frame_bgr, p)
+            if app is None and not near:
+                continue  # anywhere in the frame, size alone could take somebody else: wait
             if app is not None and app > (MAX_APPEARANCE_NEAR if followed else MAX_APPEARANCE_FAR):
                 continue
             cost = (shift if near else 0.0) + abs(np.log(ratio)) + APPEARANCE_WEIGHT * (app or 0.0)
