@@ -10,14 +10,15 @@ fails or nothing was tracked (then the recordings are what the take leaves).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from capture.recorder import RecordingError, RecordingReader
 from pipeline.core.errors import NothingTrackedError, OutputError, PipelineError
-from pipeline.core.session_folder import write_manifest
 from pipeline.core.tracks import Tracks
+from pipeline.live.manifest_place import write_take_manifest
 from pipeline.live.take import CameraTake, TakeResult, build_tracks
 from pipeline.session.stages import Stopwatch, finish_session
 
@@ -179,10 +180,11 @@ def camera_outputs(res: TakeResult) -> dict:
 
 
 def _write(out: Path, manifest: dict):
-    """manifest.json into the session folder, listing every file in it, if the disk lets it."""
+    """manifest.json into the session folder, listing every file in it; on a full disk in the
+    next place with room, saying so on stderr (pipeline.live.manifest_place)."""
     try:
-        write_manifest(out, manifest)
+        write_take_manifest(out, manifest, lambda line: print(line, file=sys.stderr))
     except OutputError:
-        pass  # a full disk: the recordings and CSVs already say what was captured
+        pass  # no place at all: the recordings and CSVs already say what was captured
 
 
