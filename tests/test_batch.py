@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,15 +120,17 @@ def test_dead_worker_loses_only_its_take(tmp_path):
     assert table.splitlines()[-1] == "3 of 4 takes processed, 1 failed"
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is `pid` (from /proc)."""
+def _workers(pid: int) -> list[int]:
+    """Process ids of the batch's worker processes: children of `pid` started by multiprocessing's
+    spawn (not its resource tracker), from /proc."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if int(fields[1]) == pid and b"spawn_main" in cmdline:
             out.append(int(stat.parent.name))
     return out
 
@@ -138,14 +141,14 @@ def test_batch_survives_a_killed_worker(sample, tmp_path):
     takes = tmp_path / "takes"
     takes.mkdir()
     for n in ("a", "b", "c"):
-        (takes / f"{n}.mp4").symlink_to(sample("single_face"))
+        shutil.copy(sample("single_face"), takes / f"{n}.mp4")  # copies: links count as one video
     out = tmp_path / "sessions"
     p = subprocess.Popen([sys.executable, "-m", "pipeline.batch", str(takes), "--out", str(out), "--workers", "2"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + KILL_WAIT_S
     while not list(out.glob(f"*{STAGING_TAG}*")) and time.monotonic() < deadline:
         time.sleep(POLL_S)  # a worker has begun a take
-    workers = _children(p.pid)
+    workers = _workers(p.pid)
     assert workers, "no worker process found"
     os.kill(workers[0], signal.SIGKILL)
     stdout, stderr = p.communicate(timeout=600)

@@ -121,7 +121,8 @@ class _Take:
             self.inside = ((tracks.pose_image[..., :2] >= 0) & (tracks.pose_image[..., :2] <= 1)).all(-1)
         self.scale = np.maximum(np.linalg.norm(self.px[:, SHOULDERS].mean(1) - self.px[:, HIPS].mean(1), axis=-1),
                                 np.linalg.norm(self.px[:, SHOULDERS[0]] - self.px[:, SHOULDERS[1]], axis=-1))
-        self.face_px = tracks.face_landmarks[..., :2].astype(np.float64) * [width, height]
+        # float32 (not float64) pixels: the whole take's face landmarks are held here at once
+        self.face_px = tracks.face_landmarks[..., :2] * np.array([width, height], np.float32)
         self.face_width = np.ptp(self.face_px[..., 0], axis=1)
         self.blendshapes = tracks.blendshapes.astype(np.float64)
 
