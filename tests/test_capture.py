@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from capture import avi
-from capture.recorder import read_timestamps
+from capture.recorder import read_timestamps, recover
 from capture.sync import DropOldestQueues, Frame, FrameGrouper, default_tolerance_s
 from pipeline.core.errors import OutputError
 from pipeline.core.session_folder import verify_session
@@ -159,6 +159,31 @@ def test_mjpeg_avi_is_playable_closed_unclosed_or_cut(tmp_path, sample):
     assert c.get(cv2.CAP_PROP_FRAME_COUNT) == 20 and c.get(cv2.CAP_PROP_FPS) == pytest.approx(29.97)
     assert avi.join([tmp_path / "closed.avi", tmp_path / "cut.avi"], tmp_path / "joined.avi") == 39
     assert len(_read_all(tmp_path / "joined.avi")) == 39
+
+
+def test_timestamps_and_segments_made_to_agree(tmp_path, sample):
+    """As a full disk leaves a take: the second segment holds a frame whose timestamp row was never
+    written, and the CSV ends in half a row. recover() cuts the half row, leaves the frame without
+    a timestamp out, and joins exactly the frames the CSV lists."""
+    cap = cv2.VideoCapture(str(sample("single_face")))
+    jpegs = [cv2.imencode(".jpg", cap.read()[1])[1] for _ in range(7)]
+    seg_dir = tmp_path / "cam0_segments"
+    seg_dir.mkdir()
+    rows = []
+    for k, n in ((0, 4), (1, 3)):
+        w = avi.MjpegAviWriter(seg_dir / f"seg_{k:05d}.avi", 640, 360, 30)
+        for j in jpegs[:n]:
+            w.write_jpeg(j)
+        w.abandon()
+        rows += [(k, i) for i in range(n)]
+    rows = rows[:-1]  # the last frame's row was never written
+    csv = "frame,segment,t_monotonic_s,t_take_s\n" + "".join(
+        f"{f},{k},{10 + f / 30:.6f},{f / 30:.6f}\n" for f, (k, _) in enumerate(rows)) + "6,1,10.2"
+    (tmp_path / "cam0_frames.csv").write_text(csv)
+    (s,) = recover(tmp_path, keep_segments=False)
+    assert s.video == "cam0.avi" and s.frames == 6 and s.error is None and not seg_dir.exists()
+    assert len(_read_all(tmp_path / "cam0.avi")) == len(read_timestamps(tmp_path / "cam0_frames.csv")[0]) == 6
+    assert (tmp_path / "cam0_frames.csv").read_text().endswith("\n")  # the half row is gone
 
 
 # ---------------------------------------------------------------- live takes
