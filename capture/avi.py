@@ -148,15 +148,16 @@ def decode(jpeg: bytes) -> np.ndarray | None:
     return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 
-def join(parts: list[Path], dst: Path, fps: float | None = None) -> int:
-    """Concatenate MJPEG AVI files into one by copying their JPEG bytes; returns the frame count."""
+def join(parts: list[Path], dst: Path, fps: float | None = None, frames: list[int] | None = None) -> int:
+    """Concatenate MJPEG AVI files into one by copying their JPEG bytes; returns the frame count.
+    frames: how many frames to take from the start of each part (default: all of them)."""
     infos = [scan(p) for p in parts]
     w, h = infos[0].width, infos[0].height
     out = MjpegAviWriter(dst, w, h, fps or infos[0].fps)
     try:
-        for p, info in zip(parts, infos):
+        for k, (p, info) in enumerate(zip(parts, infos)):
             with open(p, "rb") as f:
-                for c in info.chunks:
+                for c in info.chunks[:None if frames is None else frames[k]]:
                     out.write_jpeg(read_jpeg(f, c))
         out.close(fps)
     except BaseException:

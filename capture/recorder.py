@@ -18,6 +18,7 @@ recording does not.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shutil
 import threading
@@ -29,13 +30,16 @@ import numpy as np
 
 from capture import avi
 from capture.sync import Frame
-from pipeline.core.errors import PipelineError
+from pipeline.core.atomic import atomic_path, cause, write_text
+from pipeline.core.errors import OutputError, PipelineError
 
 JPEG_QUALITY = 90            # visually lossless for tracking; about 240 KB per 720p frame
 SEGMENT_S = 2.0
 MIN_FREE_START_BYTES = 1 << 30   # refuse to start a take with less free disk than this
 MIN_FREE_BYTES = 256 << 20       # end the take when free space falls below this (room to finish)
 MAX_QUEUE_BYTES = 512 << 20      # frames waiting for the encoder, per camera, before it drops
+CSV_HEADER = "frame,segment,t_monotonic_s,t_take_s\n"
+CSV_COLUMNS = 4
 
 
 class RecordingError(PipelineError):
@@ -101,7 +105,7 @@ class SegmentRecorder(threading.Thread):
         self.rows: list[tuple[int, float]] = []  # (camera frame number, t_monotonic_s) per recorded frame
         self.seg_dir.mkdir(parents=True, exist_ok=True)
         self._csv = open(self.csv_path, "w", buffering=1)
-        self._csv.write("frame,segment,t_monotonic_s,t_take_s\n")
+        self._csv.write(CSV_HEADER)
 
     def put(self, frame: Frame) -> None:
         n = frame.image.nbytes
@@ -179,37 +183,107 @@ class SegmentRecorder(threading.Thread):
             self.error = self.error or f"cannot write {seg.path}: {e.strerror or e}"
 
     def summary(self, join: bool = True, keep_segments: bool = False) -> RecordingSummary:
-        """After `finish()`: join the segments into cam<i>.avi (unless too big for one AVI or the
-        disk is too full, then the segments stay), list what is on disk."""
-        segs = [p for p in self._seg_paths if p.exists() and p.stat().st_size > avi.HEADER_BYTES]
+        """After `finish()`: make the timestamps and the segments agree (`reconcile`), join the
+        segments into cam<i>.avi (unless too big for one AVI or the disk is too full, then the
+        segments stay, with segments.ffconcat), list what is on disk. Never raises for a full
+        disk: what could not be written is in the summary's `error`."""
         for p in self._seg_paths:
-            if p not in segs:
-                p.unlink(missing_ok=True)
+            if p.exists() and p.stat().st_size <= avi.HEADER_BYTES:
+                p.unlink(missing_ok=True)  # a segment begun but holding no frame
+        parts = reconcile(self.session, f"cam{self.camera}")
+        segs = [p for p, _ in parts]
         fps = ((self.frames - 1) / (self._t_last - self._t_first)
                if self.frames > 1 and self._t_last > self._t_first else self.fps)
         total = sum(p.stat().st_size for p in segs)
         rel = lambda p: str(p.relative_to(self.session))  # noqa: E731
-        s = RecordingSummary(self.camera, self.frames, self.dropped, rel(self.csv_path), None,
+        s = RecordingSummary(self.camera, sum(n for _, n in parts), self.dropped, rel(self.csv_path), None,
                              [rel(p) for p in segs], len(self._seg_paths), total, round(fps, 3), self.error)
-        if segs:
-            (self.seg_dir / "segments.ffconcat").write_text(
-                "ffconcat version 1.0\n" + "".join(f"file '{p.name}'\n" for p in segs))
-        can_join = (join and segs and total < avi.AVI_MAX_BYTES
+        if not segs:
+            shutil.rmtree(self.seg_dir, ignore_errors=True)
+            return s
+        try:
+            write_concat_list(self.seg_dir, segs)
+        except OutputError as e:
+            s.error = s.error or str(e)
+        can_join = (join and total < avi.AVI_MAX_BYTES
                     and shutil.disk_usage(self.session).free > total + self.min_free_bytes)
         if can_join:
             dst = self.session / f"cam{self.camera}.avi"
-            try:
-                n = avi.join(segs, dst, fps)
-            except OSError:
-                n = -1
-            if n == sum(avi.scan(p).frames for p in segs):
+            if join_parts(parts, dst, fps) is not None:
                 s.video, s.bytes = rel(dst), dst.stat().st_size
                 if not keep_segments:
                     shutil.rmtree(self.seg_dir, ignore_errors=True)
                     s.segments = []
-        elif not segs:
-            shutil.rmtree(self.seg_dir, ignore_errors=True)
         return s
+
+
+def write_concat_list(seg_dir: Path, segs: list[Path]) -> None:
+    """segments.ffconcat beside the segments, so that `ffmpeg -f concat` plays them as one;
+    OutputError (one line) when it cannot be written."""
+    write_text(seg_dir / "segments.ffconcat",
+               "ffconcat version 1.0\n" + "".join(f"file '{p.name}'\n" for p in segs))
+
+
+def join_parts(parts: list[tuple[Path, int]], dst: Path, fps: float | None = None) -> int | None:
+    """Join the segments' frames that have timestamps (`reconcile`'s parts) into dst, written
+    whole or not at all (a temporary file renamed into place); returns the frame count, or None
+    when it cannot be written (the segments are then what stays)."""
+    try:
+        with atomic_path(dst) as tmp:
+            n = avi.join([p for p, _ in parts], tmp, fps, [k for _, k in parts])
+    except (OutputError, OSError, ValueError):
+        return None
+    return n if n == sum(k for _, k in parts) else None
+
+
+def _csv_rows(data: bytes) -> tuple[list[int], list[int]]:
+    """The whole rows of a timestamps CSV (bytes): each row's segment and the byte offset where
+    the row ends. A last line cut short (a crash or a full disk while it was written) is left out."""
+    segments, ends = [], []
+    pos = data.find(b"\n") + 1  # after the header
+    while pos > 0:
+        nxt = data.find(b"\n", pos)
+        if nxt < 0:
+            break
+        fields = data[pos:nxt].split(b",")
+        try:
+            if len(fields) != CSV_COLUMNS:
+                break
+            segments.append(int(fields[1]))
+            [float(f) for f in fields[2:]]
+        except ValueError:
+            break
+        ends.append(nxt + 1)
+        pos = nxt + 1
+    return segments, ends
+
+
+def reconcile(session: Path, cam: str) -> list[tuple[Path, int]]:
+    """Make a camera's timestamps (cam<i>_frames.csv) and its segments (cam<i>_segments/) agree
+    after the take, a crash or a full disk, so that row k of the CSV is frame k of the joined
+    video. A frame is written before its row, so a segment may hold a frame more than its rows
+    (that frame, with no timestamp, is left out of the join); a row whose frame is not whole in
+    its segment, or a last line cut short, is removed from the CSV (cut at the end: that needs no
+    disk space). Returns [(segment, frames to take from its start)] in recording order, the
+    segments with no frame left out."""
+    csv_path = Path(session) / f"{cam}_frames.csv"
+    seg_dir = Path(session) / f"{cam}_segments"
+    data = csv_path.read_bytes() if csv_path.exists() else b""
+    seg_of_row, ends = _csv_rows(data)
+    have: dict[int, int] = {}
+    for k in sorted(set(seg_of_row)):
+        p = seg_dir / f"seg_{k:05d}.avi"
+        have[k] = avi.scan(p).frames if p.exists() and p.stat().st_size > avi.HEADER_BYTES else 0
+    keep, used = 0, dict.fromkeys(have, 0)
+    for k in seg_of_row:  # rows in order; the first row without its frame ends what is kept
+        if used[k] >= have[k]:
+            break
+        used[k] += 1
+        keep += 1
+    end = ends[keep - 1] if keep else (data.find(b"\n") + 1 if data else 0)
+    if data and end < len(data):
+        os.truncate(csv_path, end)
+    return [(seg_dir / f"seg_{k:05d}.avi", n) for k, n in used.items() if n > 0]
 
 
 class RecordingReader:
@@ -246,17 +320,54 @@ class RecordingReader:
         self.close()
 
 
-def recover(session: Path) -> list[Path]:
-    """After a crash: join each camera's leftover segments into cam<i>.avi (segments are kept)."""
+def recover(session: Path, keep_segments: bool = True) -> list[RecordingSummary]:
+    """After a crash (`kill -9`, power loss): each camera's segments and timestamps made to agree
+    (`reconcile`) and joined into cam<i>.avi, whole (row k of cam<i>_frames.csv is frame k of
+    it); the segments are removed unless keep_segments. A cam<i>.avi already there is kept when it
+    holds every frame the timestamps list (the take was killed after joining), else made again.
+    When a join cannot be written (full disk, too big for one AVI) the segments stay, with
+    segments.ffconcat. Returns one RecordingSummary per camera (its `error` says what failed)."""
+    session = Path(session)
     out = []
-    for seg_dir in sorted(Path(session).glob("cam*_segments")):
-        cam = seg_dir.name[: -len("_segments")]
-        segs = sorted(p for p in seg_dir.glob("seg_*.avi") if p.stat().st_size > avi.HEADER_BYTES)
-        dst = Path(session) / f"{cam}.avi"
-        if segs and not dst.exists():
-            avi.join(segs, dst)
-            out.append(dst)
+    for csv_path in sorted(session.glob("cam*_frames.csv")):
+        cam = csv_path.name[: -len("_frames.csv")]
+        seg_dir = session / f"{cam}_segments"
+        dst = session / f"{cam}.avi"
+        parts = reconcile(session, cam) if seg_dir.is_dir() else []
+        rows = len(read_timestamps(csv_path)[0])
+        s = RecordingSummary(int(cam[3:]), rows, 0, csv_path.name, None,
+                             [str(p.relative_to(session)) for p, _ in parts], len(parts))
+        t = read_timestamps(csv_path)[2]
+        s.fps_measured = round((len(t) - 1) / (t[-1] - t[0]), 3) if len(t) > 1 and t[-1] > t[0] else 0.0
+        done = dst.exists() and avi.scan(dst).frames == rows
+        if not done and parts:
+            total = sum(p.stat().st_size for p, _ in parts)
+            if total >= avi.AVI_MAX_BYTES:
+                s.error = f"{total >> 20} MB is too big for one AVI: the segments stay (segments.ffconcat)"
+            elif join_parts(parts, dst, s.fps_measured or None) is None:
+                s.error = f"cannot write {dst}: {_why_not(session)}"
+            done = s.error is None
+        if done:
+            s.video, s.bytes = dst.name, dst.stat().st_size
+            if not keep_segments:
+                shutil.rmtree(seg_dir, ignore_errors=True)
+                s.segments = []
+        if s.segments:
+            try:
+                write_concat_list(seg_dir, [session / p for p in s.segments])
+            except OutputError as e:
+                s.error = s.error or str(e)
+        out.append(s)
     return out
+
+
+def _why_not(folder: Path) -> str:
+    """A guess at why a file could not be written in folder: its free space, else unknown."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as e:
+        return cause(e)
+    return f"only {free >> 20} MB free" if free < MIN_FREE_BYTES else "the write failed"
 
 
 def read_timestamps(path: Path):

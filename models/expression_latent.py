@@ -36,6 +36,10 @@ LM_DAMPING_GROW = 10.0
 LM_DAMPING_MIN = 1e-6
 LM_DAMPING_MAX = 1e6
 LM_DIAG_FLOOR = 1e-6  # weight^2 per latent^2: added to the mean diagonal so a flat decoder is still damped
+# Frames encoded, decoded or fitted at once: every frame is independent, so a long take goes
+# through in chunks of this many and its memory stays flat in its length (a fit's Jacobians
+# take about 50 KB a frame while they are built; 1024 frames: about 50 MB).
+CHUNK_FRAMES = 1024
 # The decoder layers whose Jacobian `jacobian` writes in closed form (any other decoder: torch.func).
 CLOSED_FORM_DECODER = [torch.nn.Linear, torch.nn.SiLU, torch.nn.Linear, torch.nn.SiLU, torch.nn.Linear]
 
@@ -58,16 +62,22 @@ def encode(model: ExpressionVAE, scores: np.ndarray) -> tuple[np.ndarray, np.nda
     ok = np.isfinite(x).all(1)
     mean = np.full((len(x), model.cfg.latent), np.nan, np.float32)
     var = np.full_like(mean, np.nan)
-    if ok.any():
-        mu, logvar = model.encode(torch.from_numpy(np.clip(x[ok], 0, 1)))
-        mean[ok], var[ok] = mu.numpy(), logvar.exp().numpy()
+    rows = np.flatnonzero(ok)
+    for i in range(0, len(rows), CHUNK_FRAMES):  # in chunks: flat memory in the take's length
+        r = rows[i:i + CHUNK_FRAMES]
+        mu, logvar = model.encode(torch.from_numpy(np.clip(x[r], 0, 1)))
+        mean[r], var[r] = mu.numpy(), logvar.exp().numpy()
     return mean, var
 
 
 @torch.no_grad()
 def decode(model: ExpressionVAE, z: np.ndarray) -> np.ndarray:
-    """(N, L) latents -> (N, 51) float32 weights in (0, 1)."""
-    return model.decode(torch.as_tensor(np.asarray(z, np.float32))).numpy()
+    """(N, L) latents -> (N, 51) float32 weights in (0, 1) (in chunks of CHUNK_FRAMES frames)."""
+    z = np.asarray(z, np.float32)
+    out = np.empty((len(z), N_WEIGHTS), np.float32)
+    for i in range(0, len(z), CHUNK_FRAMES):
+        out[i:i + CHUNK_FRAMES] = model.decode(torch.from_numpy(np.ascontiguousarray(z[i:i + CHUNK_FRAMES]))).numpy()
+    return out
 
 
 def _dsilu(h: torch.Tensor) -> torch.Tensor:
@@ -153,9 +163,12 @@ def fit_latent(model: ExpressionVAE, scores: np.ndarray, z0: np.ndarray | None =
     out = np.array(z0, np.float32, copy=True)
     if not rows.any() or iters <= 0:
         return out
-    targets = torch.from_numpy(np.nan_to_num(np.clip(y[rows], 0, 1)))         # (b, C, 51)
-    mask = torch.from_numpy(seen[rows].astype(np.float32))[..., None]         # (b, C, 1)
-    out[rows] = _levenberg_marquardt(model, targets, mask, torch.from_numpy(out[rows]), iters).numpy()
+    idx = np.flatnonzero(rows)
+    for i in range(0, len(idx), CHUNK_FRAMES):  # frames are fitted independently: in chunks, flat memory
+        r = idx[i:i + CHUNK_FRAMES]
+        targets = torch.from_numpy(np.nan_to_num(np.clip(y[r], 0, 1)))         # (b, C, 51)
+        mask = torch.from_numpy(seen[r].astype(np.float32))[..., None]         # (b, C, 1)
+        out[r] = _levenberg_marquardt(model, targets, mask, torch.from_numpy(out[r]), iters).numpy()
     return out
 
 

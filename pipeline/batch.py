@@ -8,7 +8,11 @@ parallel worker processes, with one summary table at the end.
 
 Each take runs in its own worker and writes `<out>/<video name>/` (the name made safe), whole or
 not at all (an existing session only with --overwrite); a take that fails is reported in the
-table with its one-line error and does not stop the others. A line per finished take goes
+table with its one-line error and does not stop the others. A worker process that dies (`kill -9`,
+out of memory) loses only its take: its temporary folder is removed and it runs once more in a new
+worker; if it dies again the take is reported failed with the cause ("worker process died while
+processing it (killed by SIGKILL; then killed by SIGKILL); tried 2 times"), and the summary's
+`attempts` and `worker_died` columns say which takes were retried and why. A line per finished take goes
 to stderr (unless --quiet); the table is printed once all takes are done and saved as
 `<out>/batch_summary.json` and `.csv` (see pipeline.session.batch_runner).
 Exit code: 0 when every take succeeded, 1 otherwise, 3 when the inputs hold no video, 6 when
@@ -57,10 +61,15 @@ def main(argv=None) -> int:
             what = "ok" if r["status"] == "ok" else f"FAILED: {r['error']}"
             print(f"[{done[0]}/{takes[0]}] {r['take']}: {what} ({r['seconds']:.1f} s)", file=sys.stderr)
 
+    def worker_died(job, cause, retry):
+        if not a.quiet:
+            then = "trying it again in a new worker" if retry else "giving up on it"
+            print(f"worker process {cause} while processing {job[0]}; {then}", file=sys.stderr)
+
     try:
         results = process_batch(a.inputs, a.out, a.workers, a.executor, a.address, a.max_gap,
                                 on_start=started, on_result=progress, subject=a.subject,
-                                overwrite=a.overwrite)
+                                overwrite=a.overwrite, on_worker_death=worker_died)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the workers' unfinished session folders were removed

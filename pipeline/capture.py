@@ -2,6 +2,7 @@
 
     python -m pipeline.capture --cams 0 1 [--out DIR] [--width W --height H --fps F]
                                [--no-preview] [--seconds S] [--tolerance-ms T] [--subject auto|N]
+    python -m pipeline.capture --recover SESSION [--avatar]     # a take that was killed
 
 --cams takes device indices, video files (a file stands in for a camera: it is played at its own
 frame rate in real time) or stream URLs. Ctrl-C, SIGTERM, q in the preview, --seconds, a file that
@@ -12,6 +13,15 @@ preview.png and manifest.json (with a "capture" section):
   cam<i>.avi          every frame camera i delivered (MJPEG; see capture/recorder.py)
   cam<i>_frames.csv   per recorded frame: frame, segment, t_monotonic_s, t_take_s
   tracks_cam<i>.npz   camera i's live tracking (frames the live tracker skipped are invalid)
+
+A full disk (or file-size limit) mid-take ends it cleanly: the frames recorded so far stay playable
+and agree with their timestamps, manifest.json is written (when the session's disk has no room,
+to the next place that has: its parent folder, $TMPDIR or the home folder, saying so on stderr),
+and the one-line error names the file and the cause (exit code 6).
+--recover SESSION, after a take was killed (`kill -9`, a crash, power loss): joins each camera's
+segments into cam<i>.avi (every frame its cam<i>_frames.csv lists, in order), writes the manifest
+and, with --avatar, tracks the recordings again and writes the avatar as a finished take would
+(pipeline.live.recover). Exit codes as below (3: no take in that folder).
 
 Exit codes: 0 take recorded and exported (also when a camera was lost or a file ended: the manifest
 says which and when), 2 usage, 3 camera or file unusable, 4 nothing tracked (recordings kept),
@@ -27,6 +37,7 @@ import sys
 from pipeline.core.errors import PipelineError, install_cli_signals, interrupted, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
 from pipeline.live.options import CaptureOptions, LiveOptions
+from pipeline.live.recover import recover_take
 from pipeline.live.run import run_capture
 from pipeline.tracking.subject import AUTO, SUBJECT_HELP, parse_subject
 
@@ -39,8 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m pipeline.capture",
                                  description="Live capture from cameras (or video files standing in for "
                                              "them) to a session folder with recordings and avatar.glb")
-    ap.add_argument("--cams", nargs="+", required=True, metavar="CAM",
-                    help="device indices (0 1), video files (played at their own rate) or stream URLs")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--cams", nargs="+", metavar="CAM",
+                      help="device indices (0 1), video files (played at their own rate) or stream URLs")
+    what.add_argument("--recover", metavar="SESSION",
+                      help="join the recordings of a take that was killed (kill -9, crash, power loss) into "
+                           "cam<i>.avi, every frame its timestamps list, and write its manifest.json")
+    ap.add_argument("--avatar", action="store_true",
+                    help="with --recover: also track the recordings again and write the avatar, as a "
+                         "finished take would")
     ap.add_argument("--out", help="session folder (default: sessions/capture_<date-time>)")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace a take already in --out: it is removed whole before the new take starts "
@@ -90,14 +108,29 @@ def main(argv=None) -> int:
         v = getattr(a, name)
         if v is not None and v <= 0:
             ap.error(f"--{name.replace('_', '-')} must be positive")  # exit code 2
+    if a.avatar and not a.recover:
+        ap.error("--avatar goes with --recover")  # exit code 2
     install_cli_signals()
     send_native_stderr_to_devnull()
     try:
+        if a.recover:
+            return recover(a)
         return run_capture(a.cams, capture_options(a))
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM before the take started: nothing recorded
         return interrupted("nothing recorded", e)
+
+
+def recover(a: argparse.Namespace) -> int:
+    """--recover SESSION [--avatar]: the killed take made whole (pipeline.live.recover); 0."""
+    say = (lambda *x: None) if a.quiet else print
+    m = recover_take(a.recover, avatar=a.avatar, max_gap_s=a.max_gap, keep_segments=a.keep_segments, say=say)
+    if a.avatar:
+        say(f"{a.recover}/avatar.glb: primary camera {m['capture']['primary_camera']}, "
+            f"{m['input']['frames']} frames, {m['animation']['duration_s']:.2f} s")
+    say(f"{a.recover}/manifest.json: {m['status']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,10 +21,14 @@ import pytest
 from capture import avi
 from capture.recorder import read_timestamps, recover
 from capture.sync import DropOldestQueues, Frame, FrameGrouper, default_tolerance_s
+from pipeline.core.errors import OutputError
+from pipeline.core.session_folder import verify_session
 from pipeline.core.tracks import Tracks
+from pipeline.live import manifest_place
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = np.zeros((2, 2, 3), np.uint8)
+KILL_AFTER_ROWS = 60  # frames recorded before a take is killed (about 2.5 s of the sample)
 
 
 # ---------------------------------------------------------------- queues and grouping (synthetic)
@@ -155,6 +159,31 @@ def test_mjpeg_avi_is_playable_closed_unclosed_or_cut(tmp_path, sample):
     assert c.get(cv2.CAP_PROP_FRAME_COUNT) == 20 and c.get(cv2.CAP_PROP_FPS) == pytest.approx(29.97)
     assert avi.join([tmp_path / "closed.avi", tmp_path / "cut.avi"], tmp_path / "joined.avi") == 39
     assert len(_read_all(tmp_path / "joined.avi")) == 39
+
+
+def test_timestamps_and_segments_made_to_agree(tmp_path, sample):
+    """As a full disk leaves a take: the second segment holds a frame whose timestamp row was never
+    written, and the CSV ends in half a row. recover() cuts the half row, leaves the frame without
+    a timestamp out, and joins exactly the frames the CSV lists."""
+    cap = cv2.VideoCapture(str(sample("single_face")))
+    jpegs = [cv2.imencode(".jpg", cap.read()[1])[1] for _ in range(7)]
+    seg_dir = tmp_path / "cam0_segments"
+    seg_dir.mkdir()
+    rows = []
+    for k, n in ((0, 4), (1, 3)):
+        w = avi.MjpegAviWriter(seg_dir / f"seg_{k:05d}.avi", 640, 360, 30)
+        for j in jpegs[:n]:
+            w.write_jpeg(j)
+        w.abandon()
+        rows += [(k, i) for i in range(n)]
+    rows = rows[:-1]  # the last frame's row was never written
+    csv = "frame,segment,t_monotonic_s,t_take_s\n" + "".join(
+        f"{f},{k},{10 + f / 30:.6f},{f / 30:.6f}\n" for f, (k, _) in enumerate(rows)) + "6,1,10.2"
+    (tmp_path / "cam0_frames.csv").write_text(csv)
+    (s,) = recover(tmp_path, keep_segments=False)
+    assert s.video == "cam0.avi" and s.frames == 6 and s.error is None and not seg_dir.exists()
+    assert len(_read_all(tmp_path / "cam0.avi")) == len(read_timestamps(tmp_path / "cam0_frames.csv")[0]) == 6
+    assert (tmp_path / "cam0_frames.csv").read_text().endswith("\n")  # the half row is gone
 
 
 # ---------------------------------------------------------------- live takes
@@ -364,19 +393,56 @@ def test_signal_mid_take_ends_cleanly(sig, tmp_path, sample):
     assert f"interrupted ({sig.name})" in stdout
 
 
-def test_crash_mid_take_leaves_playable_segments(tmp_path, sample):
-    p = _popen("--cams", sample("wolfgang"), "--out", tmp_path, "--segment-s", "1")
-    _wait_rows(tmp_path / "cam0_frames.csv", 60, p)
-    p.kill()  # SIGKILL: no clean-up at all
+def test_crash_mid_take_is_recovered_whole(tmp_path, sample):
+    """kill -9 part-way through a take, then --recover --avatar: the joined video plays with
+    exactly the frames its timestamps list, the manifest lists every file, the avatar is made."""
+    p = _popen("--cams", sample("wolfgang"), "--out", tmp_path, "--segment-s", "1", "--seconds", "30")
+    _wait_rows(tmp_path / "cam0_frames.csv", KILL_AFTER_ROWS, p)
+    os.kill(p.pid, signal.SIGKILL)  # no clean-up at all
     p.communicate(timeout=30)
-    rows = read_timestamps(tmp_path / "cam0_frames.csv")[0]
     segs = sorted((tmp_path / "cam0_segments").glob("seg_*.avi"))
-    assert len(segs) >= 2
-    readable = sum(len(_read_all(s)) for s in segs)
+    assert len(segs) >= 2 and not (tmp_path / "cam0.avi").exists() and not (tmp_path / "manifest.json").exists()
     # every frame whose timestamp row was written is in a playable segment (the row follows the frame)
-    assert readable >= len(rows)
-    (joined,) = recover(tmp_path)
-    assert len(_read_all(joined)) == readable
+    assert sum(len(_read_all(s)) for s in segs) >= len(read_timestamps(tmp_path / "cam0_frames.csv")[0])
+    r = subprocess.run([sys.executable, "-m", "pipeline.capture", "--recover", str(tmp_path), "--avatar"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    print(r.stdout, r.stderr)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    rows = read_timestamps(tmp_path / "cam0_frames.csv")[0]
+    assert len(_read_all(tmp_path / "cam0.avi")) == len(rows) >= KILL_AFTER_ROWS
+    assert list(rows) == list(range(len(rows))) and not (tmp_path / "cam0_segments").exists()
+    m = verify_session(tmp_path)  # every file listed, with its size and SHA-256
+    assert m["capture"]["recovered"][0]["frames"] == len(rows) == m["input"]["frames"]
+    assert m["status"] == "recovered: recordings and avatar" and (tmp_path / "avatar.glb").is_file()
+    assert f"cam0: {len(rows)} frames recovered in cam0.avi" in r.stdout
+    again = subprocess.run([sys.executable, "-m", "pipeline.capture", "--recover", str(tmp_path)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert again.returncode == 0 and len(_read_all(tmp_path / "cam0.avi")) == len(rows)
+
+
+def test_recover_of_a_folder_without_a_take_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "pipeline.capture", "--recover", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "no live take to recover" in _one_line_error(p, 3)
+
+
+def test_manifest_goes_to_the_next_place_with_room(tmp_path, monkeypatch):
+    """The session's disk refuses the manifest (injected at the write helper): it is written
+    beside the session folder instead, listing the session's files, and a warning says where."""
+    session = tmp_path / "take"
+    session.mkdir()
+    (session / "cam0_frames.csv").write_text("frame,segment,t_monotonic_s,t_take_s\n")
+
+    def full(folder, manifest):
+        raise OutputError(f"cannot write {folder}/manifest.json: No space left on device")
+    monkeypatch.setattr(manifest_place, "write_manifest", full)
+    said = []
+    dst = manifest_place.write_take_manifest(session, {"status": "x"}, said.append)
+    assert dst == tmp_path / "take.manifest.json" and not (session / "manifest.json").exists()
+    m = json.loads(dst.read_text())
+    assert list(m["files"]) == ["cam0_frames.csv"] and m["session_folder"] == str(session.resolve())
+    assert said == [f"warning: cannot write {session}/manifest.json: No space left on device; "
+                    f"the manifest was written to {dst} instead"]
 
 
 def test_recording_failure_ends_the_take_and_keeps_what_was_recorded(tmp_path, sample):

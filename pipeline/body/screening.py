@@ -46,7 +46,7 @@ of a real person; the cartoon rabbit it was meant for has unstable bones (above)
 """
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -136,7 +136,8 @@ class _Take:
             self.inside = ((tracks.pose_image[..., :2] >= 0) & (tracks.pose_image[..., :2] <= 1)).all(-1)
         self.scale = np.maximum(np.linalg.norm(self.px[:, SHOULDERS].mean(1) - self.px[:, HIPS].mean(1), axis=-1),
                                 np.linalg.norm(self.px[:, SHOULDERS[0]] - self.px[:, SHOULDERS[1]], axis=-1))
-        self.face_px = tracks.face_landmarks[..., :2].astype(np.float64) * [width, height]
+        # float32 (not float64) pixels: the whole take's face landmarks are held here at once
+        self.face_px = tracks.face_landmarks[..., :2] * np.array([width, height], np.float32)
         self.face_width = np.ptp(self.face_px[..., 0], axis=1)
         self.blendshapes = tracks.blendshapes.astype(np.float64)
 
@@ -357,19 +358,24 @@ def _counts(pose_reason: np.ndarray, face_reason: np.ndarray) -> dict[str, int]:
 
 
 def screen_tracks(tracks: Tracks, ongoing: bool = False) -> Tracks:
-    """A copy of the raw `tracks` with implausible detections rejected (see the module docstring):
-    rejected frames invalid and NaN, `pose_rejected` / `face_rejected` set, the counts by reason in
+    """A copy of the raw `tracks` (sharing the arrays it leaves unchanged) with implausible
+    detections rejected (see the module docstring): rejected frames invalid and NaN,
+    `pose_rejected` / `face_rejected` set, the counts by reason in
     meta["screening"]. Multi-camera tracks come back unchanged apart from the (all False) flags.
     ongoing: the tracks are the latest seconds of a live take that goes on (its last run of
     frames is not judged as if it had ended)."""
     n = tracks.n_frames
-    out = replace(tracks, **{f.name: getattr(tracks, f.name).copy() for f in fields(tracks)
-                             if isinstance(getattr(tracks, f.name), np.ndarray)}, meta=dict(tracks.meta))
     if tracks.multiview or n == 0:
         pose_reason = face_reason = np.full(n, "", object)
     else:
         pose_reason, face_reason = screen_reasons(tracks, ongoing)
     pose_rejected, face_rejected = pose_reason != "", face_reason != ""
+    # Only the arrays that change are copied (the flags always): the others are shared with the
+    # raw tracks, so that a long take's landmarks are not held twice (flat memory in its length).
+    changed = {"pose_valid", "pose_filled", "face_valid", "face_filled"}
+    changed |= {"pose_image", "pose_world_m", "pose_visibility"} if pose_rejected.any() else set()
+    changed |= {"face_landmarks", "blendshapes", "face_matrix"} if face_rejected.any() else set()
+    out = replace(tracks, **{name: getattr(tracks, name).copy() for name in changed}, meta=dict(tracks.meta))
     out.pose_valid[pose_rejected] = out.pose_filled[pose_rejected] = False
     for name in ("pose_image", "pose_world_m", "pose_visibility"):
         getattr(out, name)[pose_rejected] = np.nan

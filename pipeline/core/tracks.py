@@ -228,18 +228,26 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
     counts stay NaN / 0 (nothing was measured); a face gap whose two ends come from different
     cameras is not filled (their image landmarks are not comparable).
     """
-    out = replace(tr, **{f.name: getattr(tr, f.name).copy() for f in fields(tr)
-                         if isinstance(getattr(tr, f.name), np.ndarray)}, meta=dict(tr.meta))
     t = tr.t_s
     pose_arrays = ("pose_image", "pose_world_m", "pose_visibility") \
         + (("pose_root_m",) if tr.pose_root_m is not None else ())
     face_arrays = ("face_landmarks", "blendshapes") + (("face_crop_px",) if tr.face_crop_px is not None else ())
+    spans = {kind: [(s, e) for s, e in gap_spans(getattr(tr, f"{kind}_valid"))
+                    if not (s == 0 or e == len(t) or t[e] - t[s - 1] > max_gap_s + 1e-9 + 1.0 / tr.fps)]
+             for kind in ("face", "pose")}
+    # Only the arrays that will change are copied: the others are shared with `tr`, so that a long
+    # take's landmarks are not held once more when it has no gap to fill (flat memory in its length).
+    changed = {"face_valid", "face_filled", "pose_valid", "pose_filled"}
+    if spans["face"]:
+        changed |= {*face_arrays, "face_matrix", "face_view", "face_view_rotation"}
+    if spans["pose"]:
+        changed |= set(pose_arrays)
+    out = replace(tr, **{name: getattr(tr, name).copy() for name in changed if getattr(tr, name) is not None},
+                  meta=dict(tr.meta))
     for kind, arrays in (("face", face_arrays), ("pose", pose_arrays)):
         valid = getattr(out, f"{kind}_valid")
         filled = getattr(out, f"{kind}_filled")
-        for s, e in gap_spans(valid):
-            if s == 0 or e == len(t) or t[e] - t[s - 1] > max_gap_s + 1e-9 + 1.0 / tr.fps:
-                continue
+        for s, e in spans[kind]:
             idx = np.arange(s, e)
             rejected = getattr(out, f"{kind}_rejected")
             if rejected is not None and rejected[idx].any():

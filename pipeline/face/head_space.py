@@ -49,11 +49,14 @@ def unproject_landmarks(landmarks: np.ndarray, matrix: np.ndarray, image_size, c
     return face_cm / 100.0
 
 
-def face_points_m(tracks: Tracks) -> np.ndarray:
-    """(N, 478, 3) landmarks in canonical face space, metres; NaN where the face is not valid."""
-    out = np.full((tracks.n_frames, tracks.face_landmarks.shape[1], 3), np.nan)
+def face_points_m(tracks: Tracks, frames: np.ndarray | None = None) -> np.ndarray:
+    """(N, 478, 3) landmarks in canonical face space, metres; NaN where the face is not valid.
+    frames: only these frame indices (n,) -> (n, 478, 3)."""
+    frames = np.arange(tracks.n_frames) if frames is None else np.asarray(frames, int)
+    out = np.full((len(frames), tracks.face_landmarks.shape[1], 3), np.nan)
     crops = tracks.face_crop_px
-    for i in np.flatnonzero(tracks.face_valid):
-        out[i] = unproject_landmarks(tracks.face_landmarks[i], tracks.face_matrix[i], tracks.image_size,
+    for k in np.flatnonzero(tracks.face_valid[frames]):
+        i = frames[k]
+        out[k] = unproject_landmarks(tracks.face_landmarks[i], tracks.face_matrix[i], tracks.image_size,
                                      None if crops is None else crops[i])
     return out

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.expression_latent import N_WEIGHTS, as51, decode, fit_latent, jacobian, rest_latent
+from models.expression_latent import CHUNK_FRAMES, N_WEIGHTS, as51, decode, fit_latent, jacobian, rest_latent
 from models.expression_training import clean_face_rows
 from models.expression_vae import ExpressionVAE, load_checkpoint
 from pipeline.core.assets import ASSETS_DIR, EXPRESSION_VAE, model_path
@@ -114,7 +114,12 @@ def _smooth_batch(model: ExpressionVAE, scores: np.ndarray, seen: np.ndarray, z0
                   obs_idx: np.ndarray, p: LatentParams) -> np.ndarray:
     """Trend filter through the decoder over observed frames. scores (n, C, 51), seen (n, C),
     z0 (n, L) for the observed frames only; obs_idx (n,) their frame indices (second differences
-    only over runs of consecutive frames). Returns the smoothed latents (n, L) float32."""
+    only over runs of consecutive frames). Returns the smoothed latents (n, L) float32.
+
+    Every step is one full-batch Adam step on the whole take, its gradient summed over chunks of
+    CHUNK_FRAMES frames (each chunk decodes two frames past its end for the second differences
+    that start in it), so the decoder's activations and their gradients never exist for more
+    than one chunk at a time: memory stays flat in the take's length, the result is the same."""
     if p.smooth <= 0 or p.iters <= 0 or len(z0) < 3:
         return z0
     consecutive = ((obs_idx[1:-1] - obs_idx[:-2]) == 1) & ((obs_idx[2:] - obs_idx[1:-1]) == 1)
@@ -122,17 +127,20 @@ def _smooth_batch(model: ExpressionVAE, scores: np.ndarray, seen: np.ndarray, z0
     n_triples = max(float(triple.sum()), 1.0)
     targets = torch.from_numpy(np.nan_to_num(scores).astype(np.float32))
     mask = torch.from_numpy(seen.astype(np.float32))[..., None]
-    n_obs = float(len(z0))
+    n_obs = len(z0)
     z = torch.tensor(z0, dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([z], lr=p.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, p.iters)
     for _ in range(p.iters):
-        w = model.decode(z)
-        fit = (_charb(w[:, None] - targets) * mask).sum() / (n_obs * N_WEIGHTS)
-        jit = (_charb(w[2:] - 2 * w[1:-1] + w[:-2]) * triple).sum() / (n_triples * N_WEIGHTS)
-        loss = fit + p.smooth * jit
         opt.zero_grad()
-        loss.backward()
+        for a in range(0, n_obs, CHUNK_FRAMES):
+            b = min(a + CHUNK_FRAMES, n_obs)
+            w = model.decode(z[a:min(b + 2, n_obs)])
+            fit = (_charb(w[:b - a, None] - targets[a:b]) * mask[a:b]).sum() / (n_obs * N_WEIGHTS)
+            n_jit = min(b, n_obs - 2) - a  # second differences starting in this chunk
+            jit = (_charb(w[2:n_jit + 2] - 2 * w[1:n_jit + 1] + w[:n_jit]) * triple[a:a + n_jit]).sum() \
+                / (n_triples * N_WEIGHTS) if n_jit > 0 else 0.0
+            (fit + p.smooth * jit).backward()
         opt.step()
         sched.step()
     return z.detach().numpy().astype(np.float32)
@@ -141,13 +149,15 @@ def _smooth_batch(model: ExpressionVAE, scores: np.ndarray, seen: np.ndarray, z0
 @torch.no_grad()
 def _laplace_var(model: ExpressionVAE, z: np.ndarray, seen: np.ndarray, r_cam: np.ndarray) -> np.ndarray:
     """Diagonal of (sum over cameras of J^T J / r_c + I)^-1 per frame (I: the VAE's unit prior):
-    z (n, L), seen (n, C), r_cam (C,) score noise variances -> (n, L) float32."""
-    if len(z) == 0:
-        return np.zeros_like(z)
-    jac = jacobian(model, torch.from_numpy(z))
-    prec = torch.from_numpy((seen / r_cam[None]).sum(1).astype(np.float32))[:, None, None]
-    hess = prec * (jac.transpose(1, 2) @ jac) + torch.eye(z.shape[1])
-    return torch.diagonal(torch.linalg.inv(hess), dim1=1, dim2=2).numpy().astype(np.float32)
+    z (n, L), seen (n, C), r_cam (C,) score noise variances -> (n, L) float32 (frames are
+    independent: in chunks of CHUNK_FRAMES, flat memory in the take's length)."""
+    out = np.zeros_like(z, dtype=np.float32)
+    for a in range(0, len(z), CHUNK_FRAMES):
+        jac = jacobian(model, torch.from_numpy(np.ascontiguousarray(z[a:a + CHUNK_FRAMES])))
+        prec = torch.from_numpy((seen[a:a + CHUNK_FRAMES] / r_cam[None]).sum(1).astype(np.float32))[:, None, None]
+        hess = prec * (jac.transpose(1, 2) @ jac) + torch.eye(z.shape[1])
+        out[a:a + CHUNK_FRAMES] = torch.diagonal(torch.linalg.inv(hess), dim1=1, dim2=2).numpy()
+    return out
 
 
 def _latent_spread(t: np.ndarray, mean: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,14 +10,15 @@ fails or nothing was tracked (then the recordings are what the take leaves).
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from capture.recorder import RecordingError, RecordingReader
 from pipeline.core.errors import NothingTrackedError, OutputError, PipelineError
-from pipeline.core.session_folder import write_manifest
 from pipeline.core.tracks import Tracks
+from pipeline.live.manifest_place import write_take_manifest
 from pipeline.live.take import CameraTake, TakeResult, build_tracks
 from pipeline.session.stages import Stopwatch, finish_session
 
@@ -101,7 +102,7 @@ def finish_take(res: TakeResult, max_gap_s: float = 0.25) -> tuple[dict, Pipelin
         _write(out, manifest)
         return manifest, failure or NothingTrackedError(
             f"nothing was captured (the take ended: {res.reason}); see {out}/manifest.json")
-    _write(out, {**base, "status": "exporting"})  # the take is described even if the export dies
+    _write(out, {**base, "status": "exporting"}, warn=False)  # the take is described even if the export dies
     try:
         manifest = export_primary(res, tracks[primary], primary, max_gap_s)
     except NothingTrackedError:
@@ -178,11 +179,13 @@ def camera_outputs(res: TakeResult) -> dict:
         for c in res.cameras}
 
 
-def _write(out: Path, manifest: dict):
-    """manifest.json into the session folder, listing every file in it, if the disk lets it."""
+def _write(out: Path, manifest: dict, warn: bool = True):
+    """manifest.json into the session folder, listing every file in it; on a full disk in the
+    next place with room, saying so on stderr unless not `warn` (the interim manifest of a take
+    being exported: the final one says it once; pipeline.live.manifest_place)."""
     try:
-        write_manifest(out, manifest)
+        write_take_manifest(out, manifest, (lambda line: print(line, file=sys.stderr)) if warn else None)
     except OutputError:
-        pass  # a full disk: the recordings and CSVs already say what was captured
+        pass  # no place at all: the recordings and CSVs already say what was captured
 
 

@@ -9,7 +9,11 @@ share a name). A take that fails (unreadable, nothing tracked, ...) is reported 
 its one-line error and exit code and does not stop the others. Results are plain dicts (the
 fields of `TakeResult`), so they cross process and cluster boundaries.
 
-Executors: "local" (default) is a process pool on this machine (workers = min(cores, takes)).
+Executors: "local" (default) is a pool of worker processes on this machine (workers =
+min(cores, takes)) that survives a dead worker (`kill -9`, the out-of-memory killer): only the
+take it held is lost, its temporary folder removed, and it is tried once more in a new worker
+(MAX_ATTEMPTS); if that worker dies too it is reported failed with the cause ("killed by
+SIGKILL"). The other takes, running or queued, go on.
 "dask" and "ray" send the same function to a running cluster (`address`; without it, a
 throw-away local cluster); they are imported only when chosen. The workers must see the videos and
 the output folder at the same paths (a shared file system) and have this package installed.
@@ -22,24 +26,29 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
 from dataclasses import asdict, dataclass
+from multiprocessing import connection as mp_connection
 from pathlib import Path
 
 from pipeline.core.atomic import cause, write_text
 from pipeline.core.errors import EXIT_TERMINATED, InputError, OutputError, PipelineError, Terminated
 from pipeline.core.quiet import send_native_stderr_to_devnull
-from pipeline.core.session_folder import safe_stem
+from pipeline.core.session_folder import STAGING_TAG, safe_stem
 from pipeline.session.single_camera import process_video
 from pipeline.tracking.subject import AUTO
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".ts", ".mts", ".3gp"}
 EXECUTORS = ("local", "dask", "ray")
+MAX_ATTEMPTS = 2        # a take whose worker process dies is tried once more, then reported failed
+EXIT_WORKER_DIED = 1    # a lost take's exit code in the summary (the worker's own cause is in its error)
+WORKER_EXIT_S = 5.0     # at the end, how long an idle worker may take to exit before it is ended
 
 
 @dataclass
@@ -58,6 +67,8 @@ class TakeResult:
     body_frames: int | None = None
     rig_error_mm: float | None = None
     seconds: float = 0.0
+    attempts: int = 1            # 2: its first worker process died (worker_died says how) and it ran again
+    worker_died: str = ""        # e.g. "killed by SIGKILL": why a worker died while holding this take
 
 
 def expand_inputs(inputs) -> list[Path]:
@@ -143,25 +154,141 @@ def run_take(video: str, out_dir: str, max_gap_s: float = 0.25, subject: str | i
 # Executors: each maps run_take over the jobs and yields results as they finish.
 
 
-def _local(jobs, workers: int, **_):
-    # spawn: MediaPipe's threads do not survive fork; each worker starts clean.
-    ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+class _Worker:
+    """One local worker process and the job it holds (None: idle)."""
+
+    def __init__(self, ctx, target):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, target), daemon=True)
+        self.proc.start()
+        child.close()  # the parent keeps only its end: a dead worker then reads as EOF
+        self.job: tuple | None = None
+        self.attempt = 0
+
+    def give(self, job: tuple, attempt: int) -> None:
+        self.job, self.attempt = job, attempt
+        self.conn.send(job)
+
+    def result(self) -> dict | None:
+        """The finished take's result if the worker sent it, else None (it died first)."""
+        try:
+            return self.conn.recv() if self.conn.poll() else None
+        except (EOFError, OSError):
+            return None
+
+
+def _worker_main(conn, target) -> None:
+    """A local worker process: runs `target(*job)` for each job it receives, sends back the
+    result, until it receives None. Ctrl-C, SIGTERM or a vanished batch end it quietly (the take
+    running unwinds first, removing its unfinished session folder)."""
     try:
-        futs = {ex.submit(run_take, *job): job for job in jobs}
-        for f in as_completed(futs):
-            try:
-                yield f.result()
-            except Exception as e:  # noqa: BLE001 - the worker process itself died
-                video, out = futs[f][:2]
-                yield asdict(TakeResult(Path(video).stem, video, out, "failed",
-                                        f"worker process died: {type(e).__name__}: {e}", 1))
+        while (job := conn.recv()) is not None:
+            conn.send(target(*job))
+    except (KeyboardInterrupt, EOFError, OSError):
+        pass
+
+
+def death_cause(exitcode: int | None) -> str:
+    """Why a worker process ended: "killed by SIGKILL", "exited with code 1"."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+def remove_staging(out_dir: str | Path) -> None:
+    """Remove what a dead worker left of a take: its temporary session folder
+    (`<out>.incomplete-*`, see pipeline.core.session_folder); `out_dir` itself is never touched."""
+    out = Path(out_dir)
+    for p in out.parent.glob(glob.escape(out.name) + STAGING_TAG + "*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _lost_take(job: tuple, causes: list[str]) -> dict:
+    """The failed result of a take whose worker died on every attempt."""
+    video, out = job[:2]
+    return asdict(TakeResult(Path(video).stem, video, out, "failed",
+                             f"worker process died while processing it ({'; then '.join(causes)}); "
+                             f"tried {len(causes)} times", EXIT_WORKER_DIED, attempts=len(causes),
+                             worker_died="; ".join(causes)))
+
+
+def _local(jobs, workers: int, target=None, on_worker_death=None, **_):
+    """The local executor: `workers` processes of our own (spawn: MediaPipe's threads do not
+    survive fork), each given one take at a time. A worker that dies (killed, out of memory)
+    loses only its take: the others go on, a new worker replaces it, the take's temporary
+    folder is removed and the take is tried again, up to MAX_ATTEMPTS times in all; then it is
+    reported failed with the cause. on_worker_death(job, cause, will_retry) is told each time.
+    (A ProcessPoolExecutor fails every take, running or queued, once one worker dies.)"""
+    ctx = multiprocessing.get_context("spawn")
+    target = target or run_take
+    queue = deque((job, 1) for job in jobs)
+    causes: dict[tuple, list[str]] = {}
+    pool: list[_Worker] = []
+    try:
+        while queue or any(w.job is not None for w in pool):
+            for w in pool:
+                if w.job is None and queue:
+                    w.give(*queue.popleft())
+            while len(pool) < workers and queue:
+                pool.append(_Worker(ctx, target))
+                pool[-1].give(*queue.popleft())
+            busy = [w for w in pool if w.job is not None]
+            mp_connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy])
+            for w in busy:
+                r = w.result()
+                if r is not None:
+                    w.job = None
+                    yield {**r, "attempts": w.attempt, "worker_died": "; ".join(causes.get(r_job(r), []))}
+                elif not w.proc.is_alive():
+                    pool.remove(w)
+                    lost = _handle_death(w, causes, queue, on_worker_death)
+                    if lost is not None:
+                        yield lost
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now rather than wait for their takes
-        ex.shutdown(wait=False, cancel_futures=True)
-        for p in multiprocessing.active_children():
-            p.terminate()  # each worker unwinds its take (_on_worker_sigterm): no half session is left
+        for w in pool:
+            if w.proc.is_alive():
+                w.proc.terminate()  # each worker unwinds its take (_on_worker_sigterm): no half session is left
         raise
     finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+        _close_pool(pool)
+
+
+def r_job(r: dict) -> tuple:
+    """The key a result shares with its job: (video, out)."""
+    return (r["video"], r["out"])
+
+
+def _handle_death(w: _Worker, causes: dict, queue: deque, on_worker_death) -> dict | None:
+    """A worker died holding a take: clean its folder, queue it again or return its failure."""
+    w.proc.join()
+    job, why = w.job, death_cause(w.proc.exitcode)
+    causes.setdefault(job[:2], []).append(why)
+    remove_staging(job[1])
+    retry = w.attempt < MAX_ATTEMPTS
+    if on_worker_death is not None:
+        on_worker_death(job, why, retry)
+    if retry:
+        queue.appendleft((job, w.attempt + 1))
+        return None
+    return _lost_take(job, causes[job[:2]])
+
+
+def _close_pool(pool: list[_Worker]) -> None:
+    """Tell idle workers to end, wait a little, then end any that remain."""
+    for w in pool:
+        try:
+            w.conn.send(None)
+        except OSError:
+            pass  # already gone
+    for w in pool:
+        w.proc.join(timeout=WORKER_EXIT_S)
+        if w.proc.is_alive():
+            w.proc.terminate()
+            w.proc.join(timeout=WORKER_EXIT_S)
+        w.conn.close()
 
 
 def _dask(jobs, workers: int, address: str | None = None, **_):
@@ -205,11 +332,14 @@ def _ray(jobs, workers: int, address: str | None = None, **_):
 
 def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
               executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
-              on_result=None, subject: str | int = AUTO, overwrite: bool = False) -> list[dict]:
+              on_result=None, subject: str | int = AUTO, overwrite: bool = False,
+              on_worker_death=None) -> list[dict]:
     """Process every take; returns one result dict per take (TakeResult fields), in input order.
     on_result(result) is called as each take finishes; subject: who each take follows when
     several people are in view ("auto" or N, pipeline.tracking.subject); overwrite: replace
-    sessions already in out_root whole (else those takes fail with a one-line error)."""
+    sessions already in out_root whole (else those takes fail with a one-line error);
+    on_worker_death(job, cause, will_retry): a local worker process died holding a take (see
+    `_local`)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
     videos = expand_inputs(inputs)
@@ -225,7 +355,7 @@ def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = N
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     run = {"local": _local, "dask": _dask, "ray": _ray}[executor]
     by_out = {}
-    for r in run(jobs, workers, address=address):
+    for r in run(jobs, workers, address=address, on_worker_death=on_worker_death):
         by_out[r["out"]] = r
         if on_result is not None:
             on_result(r)
@@ -235,19 +365,20 @@ def run_batch(inputs, out_root: str | Path = "sessions", workers: int | None = N
 def process_batch(inputs, out_root: str | Path = "sessions", workers: int | None = None,
                   executor: str = "local", address: str | None = None, max_gap_s: float = 0.25,
                   on_start=None, on_result=None, subject: str | int = AUTO,
-                  overwrite: bool = False) -> list[dict]:
+                  overwrite: bool = False, on_worker_death=None) -> list[dict]:
     """`python -m pipeline.batch`: every take of `inputs` (files, folders, globs) processed into
     its own session folder under out_root, the summary saved as batch_summary.json and .csv there;
     returns one result dict per take, in input order. InputError (one line) when the inputs hold
     no video. on_start(number of takes) is called before the first take starts, on_result(result)
     as each take finishes; subject: "auto" or N for every take (pipeline.tracking.subject);
-    overwrite: replace sessions already there whole."""
+    overwrite: replace sessions already there whole; on_worker_death: see `run_batch`."""
     videos = expand_inputs(inputs)
     if not videos:
         raise InputError(f"no video files in {' '.join(map(str, inputs))}")
     if on_start is not None:
         on_start(len(videos))
-    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result, subject, overwrite)
+    results = run_batch(inputs, out_root, workers, executor, address, max_gap_s, on_result, subject, overwrite,
+                        on_worker_death)
     write_summary(results, Path(out_root))
     return results
 
@@ -263,7 +394,10 @@ def summary_table(results: list[dict]) -> str:
     def cell(r, key):
         v = r.get(key)
         if key == "out":
-            return r["error"] if r["status"] != "ok" else str(Path(r["out"]) / "avatar.glb")
+            if r["status"] != "ok":
+                return r["error"]
+            retried = f" (tried again: its first worker was {r['worker_died']})" if r.get("worker_died") else ""
+            return str(Path(r["out"]) / "avatar.glb") + retried
         if v is None:
             return "-"
         if isinstance(v, float):

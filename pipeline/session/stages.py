@@ -56,6 +56,10 @@ MIN_EXPRESSION_FRAMES = 2  # frames with every blendshape score seen, over all v
 EXPRESSION_THREADS = 1    # small models: more torch threads only fight MediaPipe's (5x slower at 2)
 MIN_BONE_VISIBILITY = 0.8  # MediaPipe visibility (0..1) of both ends of a limb for its error to count
 MEDIAPIPE_TO_GLTF_AXES = np.array([1, -1, -1], np.float32)  # MediaPipe world (y down, z away) -> glTF
+# The face rig is fitted on at most this many frames (spread evenly over a longer take): its head-
+# space points take about 35 KB a frame while it is fitted, so a cap keeps memory flat in the
+# take's length, and a minute of frames is ample for 51 morph targets.
+RIG_MAX_FRAMES = 1800
 
 # Limb bones of the skeleton and the tracked landmarks at their ends (bone_direction_error_deg).
 LIMB_LANDMARKS = {
@@ -195,9 +199,14 @@ def save_joint_flags(tracks: Tracks, body: BodyStage, out: Path) -> Tracks:
 
 
 def fit_face(tracks: Tracks) -> FaceStage:
-    """The face rig fitted to the take's face points (metres, head space), the head built from its
-    neutral face, and the rig's morph targets carried over to every head vertex."""
-    rig = fit_face_rig(face_points_m(tracks), tracks.blendshapes, tracks.face_valid, tracks.t_s)
+    """The face rig fitted to the take's face points (metres, head space; at most RIG_MAX_FRAMES
+    frames, evenly spread), the head built from its neutral face, and the rig's morph targets
+    carried over to every head vertex."""
+    sel = np.arange(tracks.n_frames)
+    if len(sel) > RIG_MAX_FRAMES:
+        sel = np.linspace(0, len(sel) - 1, RIG_MAX_FRAMES).round().astype(int)
+    rig = fit_face_rig(face_points_m(tracks, sel), tracks.blendshapes[sel], tracks.face_valid[sel],
+                       tracks.t_s[sel])
     head = build_head(rig.neutral_m)
     return FaceStage(rig, head, extend_deltas(head, rig.deltas_m[:, :N_FACE_MESH_POINTS]))
 
