@@ -66,9 +66,11 @@ FALLBACK_FPS = 30.0  # frame rate of a live window whose timestamps give none (o
 # About half the raw stream's jitter for 5-20 ms of added lag; benchmarks/results/filters.md.
 LIVE_WEIGHTS_FILTER = OneEuroParams(min_cutoff_hz=3.0, beta=30.0)    # beta per weight unit per second
 LIVE_ROTATIONS_FILTER = OneEuroParams(min_cutoff_hz=8.0, beta=0.3)   # beta per rad/s of the joint
-# The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share): on two
-# cores it leaves the tracker (about half a core at 30 fps with decoding and recording) the rest.
-LIVE_BODY_CPU_SHARE = 0.5
+# The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share), so the
+# tracker (1.1 cores at 30 fps with decoding and recording on a 2-core machine) keeps the rest:
+# one 720p camera with VMC tracked at 18 / 22 fps with 0.5 / 0.25 here (wolfgang), 29 without VMC
+# (benchmarks/results/filters.md); the body then updates every 2-4 frames, the filters in between.
+LIVE_BODY_CPU_SHARE = 0.25
 # The live body is screened for look-alikes (pipeline.body.screening) over this much of the stream:
 # its bone-stability rule judges 2 s windows (UNSTABLE_WINDOW_S). On real tracks, per live window:
 # people kept in 100 % of wolfgang's, cap12's and Pose2Sim cam01's frames (Sports2D's: 88 %, the
