@@ -41,9 +41,12 @@ def _missing(what: str):
 
 
 @pytest.fixture(scope="module")
-def exported(processed):
-    """The wolfgang session with every engine format written into it."""
-    out, manifest = processed("wolfgang")
+def exported(processed, tmp_path_factory):
+    """A copy of the wolfgang session with every engine format written into it (a copy: other
+    tests check the processed session as pipeline.process left it)."""
+    src, _ = processed("wolfgang")
+    out = tmp_path_factory.mktemp("exported") / "wolfgang"
+    shutil.copytree(src, out)
     res = export_formats(out, vrm_meta={"authors": ["dhcap test suite"]})
     assert res["files"] == FILES
     return out, load_session_take(out)
