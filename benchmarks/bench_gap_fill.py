@@ -3,7 +3,7 @@
 the gap zones). A study for issue 5, where the pipeline's latent fill loses to linear
 interpolation: which part of it loses, and what would win.
 
-    .venv/bin/python benchmarks/bench_gap_fill.py [--samples cap12 wolfgang ...]
+    .venv/bin/python benchmarks/bench_gap_fill.py [--samples wolfgang carphone ...]
 
 Variants (error on the removed frames against the removed raw scores, as a ratio to linear):
   linear            linear interpolation of the raw scores across the gap (the baseline).

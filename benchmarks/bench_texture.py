@@ -42,104 +42,40 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.texture_fill import mirror_fill, telea_fill  # noqa: E402
-from models.texture_gan import DEFAULT_CHECKPOINT, complete, load_checkpoint  # noqa: E402
+from models.texture_gan import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from pipeline.core.quiet import send_native_stderr_to_devnull  # noqa: E402
 from pipeline.face.canonical import load_canonical_face  # noqa: E402
 from pipeline.face.head_mesh import build_head  # noqa: E402
 from pipeline.face.head_texture import iris_colour, texture_from_unwrap  # noqa: E402
 from pipeline.face.texture_blend import unwrap_views  # noqa: E402
 from pipeline.face.texture_dataset import HELDOUT_SOURCES, james_views, load_source  # noqa: E402
-from pipeline.face.texture_masks import KINDS, random_mask  # noqa: E402
+from pipeline.face.texture_eval import METHODS, compare_fills, mask_cases, summarise  # noqa: E402
 from pipeline.face.texture_raster import face_region  # noqa: E402
 
 SIZE = 256
-METHODS = ("GAN", "Telea", "mirror")
 
 
-def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(R, R) SSIM map of two (R, R, 3) images in 0-255, averaged over channels."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-    def blur(x):
-        return cv2.GaussianBlur(x, (11, 11), 1.5)
-    mu_a, mu_b = blur(a), blur(b)
-    va = blur(a * a) - mu_a ** 2
-    vb = blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
-    return s.mean(-1)
-
-
-def scores(pred: np.ndarray, gt: np.ndarray, known: np.ndarray, hidden: np.ndarray) -> tuple[float, float]:
-    l1 = float(np.abs(pred.astype(np.float64) - gt)[hidden].mean())
-    ref = np.where(known[..., None], gt, pred)
-    return l1, float(ssim_map(pred, ref)[hidden].mean())
-
-
-def cases(masks_per_kind: int, seed: int):
-    """[(face name, person, texture, known, kind, mask)] for every held-out face and mask."""
-    region = face_region(SIZE)
-    out = []
-    rng = np.random.default_rng(seed)
-    for src in HELDOUT_SOURCES:
-        for f in load_source(src, SIZE):
-            for kind in KINDS:
-                for _ in range(masks_per_kind):
-                    m = random_mask(rng, SIZE, kind)
-                    if (f.mask & m & region).sum() < 50:
-                        continue
-                    out.append((f.name, f.person, f.texture, f.mask, kind, m))
-    return out
+def cases(masks_per_kind: int, seed: int) -> list:
+    """[(face, kind, mask)] for every held-out face and mask."""
+    faces = [f for src in HELDOUT_SOURCES for f in load_source(src, SIZE)]
+    return mask_cases(faces, SIZE, masks_per_kind, seed)
 
 
 def run(checkpoint: Path, masks_per_kind: int = 3, seed: int = 0, picture: Path | None = None) -> dict:
     torch.set_num_threads(2)
     gen, meta = load_checkpoint(checkpoint)
-    region = face_region(SIZE)
-    rows = []
     pics = []
-    t_method = {"GAN": 0.0, "Telea": 0.0, "mirror": 0.0}
-    for name, person, gt, known, kind, occ in cases(masks_per_kind, seed):
-        hidden = known & occ & region
-        seen = known & ~occ
-        partial = gt.copy()
-        partial[~seen] = 0
-        preds = {}
-        for meth, fn in (("GAN", lambda: complete(partial, seen, gen, feather=0.0)),
-                         ("Telea", lambda: telea_fill(partial, seen)),
-                         ("mirror", lambda: mirror_fill(partial, seen))):
-            t0 = time.perf_counter()
-            preds[meth] = fn()
-            t_method[meth] += time.perf_counter() - t0
-        rec = {"face": name, "person": person, "kind": kind,
-               "hidden_texels": int(hidden.sum()),
-               "hidden_share_of_face": round(float(hidden.sum() / region.sum()), 4),
-               "mirror_seen_share": round(float((seen[:, ::-1] & hidden).sum() / hidden.sum()), 4)}
-        for meth, p in preds.items():
-            l1, s = scores(p, gt, known, hidden)
-            rec[f"{meth}_L1"] = round(l1, 3)
-            rec[f"{meth}_SSIM"] = round(s, 4)
-        rows.append(rec)
-        if name == "james":
-            pics.append((kind, partial, preds, gt, known, hidden))
-    summary = {}
-    for group in ["all"] + list(KINDS):
-        sel = [r for r in rows if group == "all" or r["kind"] == group]
-        if not sel:
-            continue
-        summary[group] = {"cases": len(sel)}
-        for meth in ("GAN", "Telea", "mirror"):
-            summary[group][f"{meth}_L1"] = round(float(np.mean([r[f"{meth}_L1"] for r in sel])), 3)
-            summary[group][f"{meth}_SSIM"] = round(float(np.mean([r[f"{meth}_SSIM"] for r in sel])), 4)
-        summary[group]["GAN_best_L1_share"] = round(float(np.mean(
-            [r["GAN_L1"] <= min(r["Telea_L1"], r["mirror_L1"]) for r in sel])), 3)
+    t_method = {}
+
+    def keep(face, kind, partial, preds, hidden):
+        if face.name == "james":
+            pics.append((kind, partial, preds, face.texture, face.mask, hidden))
+    rows = compare_fills(cases(masks_per_kind, seed), gen, t_method, keep)
     faces = sorted({(r["face"], r["person"]) for r in rows})
     result = {"checkpoint": str(checkpoint), "checkpoint_meta": meta, "size": SIZE,
               "masks_per_kind": masks_per_kind, "seed": seed, "faces": [f for f, _ in faces],
               "seconds_per_case": {k: round(v / max(len(rows), 1), 4) for k, v in t_method.items()},
-              "summary": summary, "cases": rows}
+              "summary": summarise(rows), "cases": rows}
     if picture is not None and pics:
         write_picture(pics, picture)
         result["picture"] = str(picture)

@@ -29,6 +29,14 @@ def tracked():
     return tracked_source
 
 
+def unavailable(what: str):
+    """A sample or tool the test needs is missing: a failure under CI (setup.sh and the sample cache
+    must provide it), a skip elsewhere (an offline machine without the cache)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI must have it: ./setup.sh installs tools, samples download on first use)")
+    pytest.skip(what)
+
+
 def _find_glbcheck() -> str | None:
     for c in GLBCHECK_CANDIDATES:
         if c and Path(c).is_file() and (Path(c).parent / "node_modules").is_dir():
@@ -42,10 +50,7 @@ def glbcheck(tmp_path_factory):
     (setup.sh installs it from ../shared); skips elsewhere."""
     exe = _find_glbcheck()
     if exe is None:
-        msg = "glbcheck not installed (run ./setup.sh next to ../shared/tools/glbcheck)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable("glbcheck not installed (run ./setup.sh next to ../shared/tools/glbcheck)")
     out_dir = tmp_path_factory.mktemp("glbcheck")
 
     def run(path: Path, *args: str) -> dict:

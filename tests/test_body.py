@@ -10,14 +10,15 @@ Run with -s to see the measured angle errors.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import trimesh
-from framing_clips import source_path
+from conftest import unavailable
+from framing_clips import tracked_source
 from scipy.spatial.transform import Rotation
 
-from capture import video
-from pipeline.body.conditioning import _face_rotations, condition_pose, frame_rate
+from pipeline.body.conditioning import condition_pose, frame_rate
 from pipeline.body.limbs import EASE_TO_REST_S
 from pipeline.body.mesh import MAX_INFLUENCES, build_body_mesh
 from pipeline.body.rotations import _swing
@@ -26,21 +27,15 @@ from pipeline.body.skeleton import HUMANOID_BONES, build_skeleton
 from pipeline.body.solve import BodyMotion, _prepare_landmarks, solve_body
 from pipeline.core.errors import InputError
 from pipeline.core.tracks import POSE, Tracks, fill_short_gaps
-from pipeline.tracking.video import track_stream
-
-_TRACKS: dict[str, Tracks] = {}
+from pipeline.face.canonical import load_canonical_face
 
 
 def _track(name: str) -> Tracks:
-    if name not in _TRACKS:
-        try:
-            path = source_path(name)
-        except InputError as e:  # offline without a cached copy
-            pytest.skip(f"sample {name} unavailable: {e}")
-        info = video.probe(path)
-        _TRACKS[name] = track_stream(video.read_frames(info), info.fps, (info.width, info.height),
-                                     info.frame_count, str(path))
-    return _TRACKS[name]
+    """The raw tracks of a sample, tracked once per test run (shared with the other modules)."""
+    try:
+        return tracked_source(name)
+    except InputError as e:  # offline without a cached copy
+        unavailable(f"sample {name} unavailable: {e}")
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +237,10 @@ def _direction_errors(name: str, tr: Tracks) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("which", ["cam01", "sports2d"])
-def test_fk_follows_tracked_limbs(which, request):
+def test_self_consistency_fk_reproduces_the_limbs_the_solver_is_given(which, request):
+    """Self-consistency, not accuracy: the joint rotations rebuild the bone directions handed to the
+    solver. Accuracy against Pose2Sim's 4-camera triangulation is in tests/test_framing.py and
+    tests/test_image_lift.py."""
     tr = request.getfixturevalue(which)
     sk, m = _solve(tr)
     print(f"\n{which}: {m.valid.sum()}/{m.n_frames} frames with a body, "
@@ -271,11 +269,13 @@ def test_rotations_are_continuous(which, request):
           f"p99 {np.percentile(speed, 99):.0f} deg/s ({p99:.1f} deg/frame), max {top:.1f} deg/frame")
     # Sports2D: since issue 12 the tracker keeps one subject, the man doing parkour (a flip, a jump
     # down, sprints), whose small figure turns fast and jitters: 99th percentile 41.6-44.9 deg/frame
-    # with the solver of before issue 12 on the new tracker's output, 42.6 with this one (both
+    # with the solver of before issue 12 on the new tracker's output, 42.6-44.2 with this one (both
     # 25-26 on the old output, which followed the walking woman for a third of the take).
-    assert p99 < (50.0 if which == "sports2d" else 30.0)
+    # cam01 (60 fps) and wolfgang: 99th percentile 7.7 and 0.9 deg/frame, maxima 12.9 and 11.7
+    # (measured 2026-12-05); bounds about 1.5x.
+    assert p99 < (50.0 if which == "sports2d" else 12.0)
     if which != "sports2d":  # the flip and the jump down: a few jumps are real
-        assert top < 45.0
+        assert top < 20.0
     _check_bone_lengths(sk, m)
 
 
@@ -291,18 +291,37 @@ def test_near_180_degree_swing_does_not_jump():
     assert np.degrees(steps.max()) < 3 * np.degrees(2 * np.sin(off) * np.pi / 200) + 0.5
 
 
-def test_head_follows_face(wolfgang):
+# OpenCV's solvePnP of the face's image landmarks on MediaPipe's canonical face, a head pose made
+# without the solver. Measured 2026-12-05 on wolfgang (cap12, carphone alike): the avatar's head
+# angle from its mean orientation is within 1.0 deg of solvePnP's on average (0.6-1.0), 2.5 deg
+# at the 90th percentile, correlation 0.98 (0.97-0.98); head turns of 10-25 deg.
+HEAD_PNP_MEAN_DEG, HEAD_PNP_CORRELATION = 2.0, 0.93
+
+
+def _pnp_head_rotations(tr: Tracks, frames: np.ndarray) -> Rotation:
+    """Per frame, the face's rotation in the camera by cv2.solvePnP (a pinhole of focal = width)."""
+    model = load_canonical_face().vertices_m
+    w, h = tr.image_size
+    K = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1.0]])
+    rvecs = [cv2.solvePnP(model, tr.face_landmarks[i, :len(model), :2].astype(np.float64) * [w, h], K, None,
+                          flags=cv2.SOLVEPNP_SQPNP)[1] for i in frames]
+    return Rotation.from_rotvec(np.array(rvecs).reshape(-1, 3))
+
+
+def test_head_turns_as_opencv_solvepnp_sees_the_face(wolfgang):
+    """The avatar's head against a head pose from another implementation: each frame's angle from
+    the take's mean orientation (an angle does not depend on the frame it is measured in)."""
     sk, m = _solve(wolfgang)
-    G = m.global_rotations(sk)[:, sk.index("head")]
-    face = wolfgang.face_valid
-    raw = Rotation.from_matrix(wolfgang.face_matrix[face, :3, :3].astype(np.float64))
-    err = np.degrees((Rotation.from_quat(G[face]) * raw.inv()).magnitude())
-    smooth, _ = _face_rotations(wolfgang, wolfgang.fps)
-    exact = np.degrees((Rotation.from_quat(G[face]) * smooth[face].inv()).magnitude())
-    print(f"\nwolfgang head vs face transform: mean {err.mean():.2f} deg (smoothing), "
-          f"vs smoothed {exact.max():.2e} deg")
-    assert exact.max() < 1e-3
-    assert err.mean() < 2.0
+    face = np.flatnonzero(wolfgang.face_valid & ~wolfgang.face_filled)
+    avatar = Rotation.from_quat(m.global_rotations(sk)[face, sk.index("head")])
+    pnp = _pnp_head_rotations(wolfgang, face)
+    a_avatar = np.degrees((avatar * avatar.mean().inv()).magnitude())
+    a_pnp = np.degrees((pnp * pnp.mean().inv()).magnitude())
+    diff, corr = np.abs(a_avatar - a_pnp), np.corrcoef(a_avatar, a_pnp)[0, 1]
+    print(f"\nwolfgang head angle from its mean: avatar vs solvePnP {diff.mean():.2f} deg mean, "
+          f"{np.percentile(diff, 90):.2f} p90, correlation {corr:.3f}")
+    assert np.percentile(a_pnp, 90) > 10  # the man turns his head: the check has something to see
+    assert diff.mean() < HEAD_PNP_MEAN_DEG and corr > HEAD_PNP_CORRELATION
     assert np.all(m.joint_confidence[face, sk.index("head")] == 1.0)
 
 
@@ -323,7 +342,9 @@ def test_root_motion_and_floor_contact(cam01):
     print(f"\ncam01 lowest sole point: mean {low.mean() * 100:.2f} cm, max |.| {np.abs(low).max() * 100:.2f} cm; "
           f"root travel {np.ptp(m.root_translation_m, axis=0).round(3)} m")
     assert np.abs(low).max() < 0.03  # feet stay on the floor (up to the root's smoothing)
-    assert np.ptp(m.root_translation_m[:, [0, 2]], axis=0).max() < 2.0  # no wild drift
+    # the man steps about on the spot: the root travels 0.50 m across and 0.63 m in depth over the
+    # 1.7 s (measured 2026-12-05; depth is the single camera's weak axis); bound 1.3x
+    assert np.ptp(m.root_translation_m[:, [0, 2]], axis=0).max() < 0.85  # no drift
     assert np.all(np.abs(np.diff(m.root_translation_m, axis=0)) < 0.05)  # < 3 m/s at 60 fps
 
 
@@ -407,8 +428,11 @@ def test_tilted_camera_is_levelled(cam01):
     ankles = pos[:, [sk.index("leftFoot"), sk.index("rightFoot")]].mean(1)
     legs = tilt_of_mean(pos[:, sk.index("hips")] - ankles)
     print(f"mean torso tilt: camera frame {tilt_cam:.1f} deg, avatar {tilt:.1f} deg; avatar's legs {legs:.1f} deg")
-    assert tilt_cam > 15 and legs < LEVEL_LEGS_DEG
+    assert tilt_cam > 15  # the camera's own frame is far from level: there is something to correct
+    # against the reference: the torso leans as the 4-camera triangulation says (what the
+    # levelling is for; the legs standing vertical is how it levels, checked here only as that)
     assert abs(tilt - MAN_LEAN_DEG) < LEAN_MARGIN_DEG
+    assert legs < LEVEL_LEGS_DEG
 
 
 # ---------------------------------------------------------------------------------------------
@@ -485,9 +509,7 @@ def test_head_within_10_degrees_of_the_face_landmarker(wolfgang):
 
 @pytest.mark.parametrize("name", ["no_face", "bigbuckbunny"])
 def test_look_alikes_give_no_body(name):
-    path = source_path(name)
-    info = video.probe(path)
-    raw = track_stream(video.read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+    raw = _track(name)
     tr = _screened(raw)
     sk = build_skeleton(tr)
     m = solve_body(sk, tr)

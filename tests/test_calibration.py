@@ -198,6 +198,37 @@ def test_opencv_stereo_chessboards_below_half_a_pixel():
     b = cal.cameras[1].centre_m
     assert b[0] > 0 and abs(b[1]) < 0.1 * b[0] and abs(b[2]) < 0.1 * b[0]  # side by side, right of left
     assert _angle_deg(cal.cameras[1].R, np.eye(3)) < 2.0                       # nearly parallel
+    # Against the board itself, with OpenCV's own undistortion and triangulation: the corners of
+    # each pair, triangulated with the solved rig, lie the board's 25 mm apart. Measured
+    # 2026-12-05: 0.09 mm median, 0.41 mm 95th percentile error (without the lenses' distortion,
+    # 0.78 and 7.0 mm).
+    err_mm = _board_spacing_errors_mm(board, cal, left, right)
+    print(f"corner spacing: {np.median(err_mm):.2f} mm median, {np.percentile(err_mm, 95):.2f} mm p95")
+    assert np.median(err_mm) < BOARD_SPACING_MEDIAN_MM and np.percentile(err_mm, 95) < BOARD_SPACING_P95_MM
+
+
+BOARD_SPACING_MEDIAN_MM, BOARD_SPACING_P95_MM = 0.2, 1.0
+
+
+def _board_spacing_errors_mm(board: BoardSpec, cal, left: list, right: list) -> np.ndarray:
+    """|distance - square size| of neighbouring corners triangulated from both views (cv2), mm."""
+    obj = board.object_points()
+    rows, cols = board.rows, board.cols
+    errs = []
+    for views in zip(left, right):
+        if any(d is None or len(d) != len(obj) for d in views):
+            continue
+        P, U = [], []
+        for c, d in zip(cal.cameras, views):
+            px = d.corners_px[np.argsort(d.ids)].reshape(-1, 1, 2)
+            U.append(cv2.undistortPoints(px, c.K, c.dist, P=c.K).reshape(-1, 2).T)
+            P.append(c.K @ np.c_[c.R, c.t])
+        X = cv2.triangulatePoints(P[0], P[1], U[0], U[1])
+        grid = (X[:3] / X[3]).T.reshape(rows, cols, 3)
+        steps = np.r_[np.linalg.norm(np.diff(grid, axis=1), axis=-1).ravel(),
+                      np.linalg.norm(np.diff(grid, axis=0), axis=-1).ravel()]
+        errs.append(np.abs(steps - board.square_m))
+    return 1e3 * np.concatenate(errs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -238,7 +238,11 @@ def test_two_cameras_grouped_recorded_tracked_and_exported(two_pose2sim_cameras,
     assert cap["end"]["reason"].endswith("end of file") and cap["end"]["camera"] in (0, 1)
     # 60 fps cameras: half a frame period
     assert cap["grouping"]["tolerance_ms"] == pytest.approx(1e3 / 120, abs=0.01)
-    assert cap["grouping"]["groups_tracked"] >= 5
+    # how many groups a take tracks depends on how busy the machine is (two 1080x1920 decodes and
+    # recordings at 60 fps fill this 2-core machine); what must hold is that every tracked group
+    # gives each camera one tracked frame
+    groups = cap["grouping"]["groups_tracked"]
+    assert groups >= 1
     ended = cap["cameras"][cap["end"]["camera"]]
     assert ended["ended"] == "end of file" and ended["frames"]["captured"] == 100
     for cam in cap["cameras"]:
@@ -248,8 +252,16 @@ def test_two_cameras_grouped_recorded_tracked_and_exported(two_pose2sim_cameras,
         # 60 fps when the machine keeps up (two 1080x1920 H.264 decodes and JPEG encodes at 60 fps
         # plus tracking); a file stand-in that cannot decode in time delivers late, never skips
         assert cam["fps_achieved"] <= 61 and cam["fps_achieved"] > 20
-        assert cam["frames"]["body"] >= 5
+        assert cam["frames"]["tracked"] == groups
+        assert cam["frames"]["body"] == cam["frames"]["tracked"]  # the whole body is in every view
     _check_recordings(out, m)
+    # the grouped frames: each camera's tracked (not gap-filled) frames, taken in pairs within the
+    # tolerance on the cameras' common clock
+    t0 = [read_timestamps(out / c["recording"]["timestamps"])[2] for c in cap["cameras"]]
+    tracked = [Tracks.load(out / f"tracks_cam{c}.npz") for c in (0, 1)]
+    t_pairs = [t0[c][tr.pose_valid & ~tr.pose_filled] for c, tr in enumerate(tracked)]
+    assert len(t_pairs[0]) == len(t_pairs[1]) == groups
+    assert np.abs(t_pairs[0] - t_pairs[1]).max() <= cap["grouping"]["tolerance_ms"] / 1e3
     for f in ("avatar.glb", "preview.png", "tracks.npz"):
         assert (out / f).is_file()
     assert m["input"]["primary_camera"] == cap["primary_camera"]
@@ -280,6 +292,29 @@ def test_source_that_ends_early_ends_the_take(tmp_path, sample):
     # the camera that saw the face most is the one exported
     assert cap["primary_camera"] == 1 and c1["frames"]["face"] > 0
     assert (tmp_path / "avatar.glb").is_file()
+
+
+def test_tracker_errors_are_counted_shown_and_written(tmp_path, sample, monkeypatch, capsys):
+    """A frame whose tracking raises is kept untracked, the take goes on, and the failures are
+    counted in the counters (preview and console), the manifest and a warning."""
+    from pipeline.tracking.tracker import FaceBodyTracker
+    real, calls = FaceBodyTracker.track, []
+
+    def every_third_fails(self, frame, t_s):
+        calls.append(t_s)
+        if len(calls) % 3 == 0:
+            raise RuntimeError("simulated tracker failure")
+        return real(self, frame, t_s)
+    monkeypatch.setattr(FaceBodyTracker, "track", every_third_fails)
+    rc, text = _run_in_process("--cams", sample("wolfgang"), "--out", tmp_path, "--seconds", "2.5")
+    assert rc == 0, text
+    cam = json.loads((tmp_path / "manifest.json").read_text())["capture"]["cameras"][0]
+    failed = len(calls) // 3
+    assert failed >= 2
+    assert cam["tracker_errors"] == {"frames": failed, "last": "RuntimeError: simulated tracker failure"}
+    assert cam["frames"]["tracked"] == len(calls) and cam["frames"]["face"] == len(calls) - failed
+    assert "TRACKER ERRORS" in text
+    assert f"cam0: tracking failed on {failed} frames" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unavailable
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.kinematics import global_rotations
@@ -32,12 +33,6 @@ VRMCHECK = ROOT / "tests" / "vrmcheck"
 REQUIRED_BONES = {"hips", "spine", "head", "leftUpperLeg", "leftLowerLeg", "leftFoot", "rightUpperLeg",
                   "rightLowerLeg", "rightFoot", "leftUpperArm", "leftLowerArm", "leftHand",
                   "rightUpperArm", "rightLowerArm", "rightHand"}
-
-
-def _missing(what: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI must have it: ./setup.sh installs it)")
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +161,7 @@ def test_vrm_and_vrma_pass_glbcheck(exported, glbcheck, tmp_path):
 
 def _vrmcheck(tmp_path, *args) -> dict:
     if shutil.which("node") is None or not (VRMCHECK / "node_modules" / "@pixiv" / "three-vrm").is_dir():
-        _missing("three-vrm reader not installed (tests/vrmcheck: npm ci)")
+        unavailable("three-vrm reader not installed (tests/vrmcheck: npm ci)")
     out = tmp_path / "vrmcheck.json"
     p = subprocess.run(["node", str(VRMCHECK / "vrm_check.mjs"), *map(str, args), "--out", str(out)],
                        capture_output=True, text=True, timeout=120)
@@ -243,7 +238,7 @@ def test_bvh_round_trip_and_blender_import(name, processed, tmp_path):
     # Blender's own BVH importer (Debian's blender, headless)
     blender = shutil.which("blender", path="/usr/bin:" + os.environ.get("PATH", ""))
     if blender is None:
-        _missing("blender not installed (apt-get install blender)")
+        unavailable("blender not installed (apt-get install blender)")
     frames = [1, st.n_frames // 2, st.n_frames]
     rep = tmp_path / "blender.json"
     env = {**os.environ, "PATH": "/usr/bin:" + os.environ.get("PATH", "")}  # Debian's Python for Blender

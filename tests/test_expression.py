@@ -16,6 +16,7 @@ from models.expression_training import finetune, frames_of, train, with_mirror
 from models.expression_vae import CHECKPOINT_FORMAT, VAEConfig, load_checkpoint, save_checkpoint
 from models.threads import torch_threads
 from pipeline.core.errors import AssetError
+from pipeline.core.subjects import TRAINED_ON, require_held_out
 from pipeline.core.tracks import ARKIT_NAMES, Tracks, gap_spans
 from pipeline.face.latent_filter import LatentFilter
 from pipeline.face.latent_rig import DEFAULT_CHECKPOINT, latent_expression, load_model, observed_scores
@@ -72,8 +73,9 @@ def test_training_reduces_loss_on_real_data(tracked, tmp_path):
 
 def test_default_checkpoint_reconstructs_heldout_video(model, tracked):
     _, meta = load_checkpoint(DEFAULT_CHECKPOINT)
-    assert {"franck", "cap13"} == set(meta["sources"])  # never the held-out media below
-    for name in ("carphone", "single_face"):
+    assert set(TRAINED_ON["expression_vae"]) == set(meta["sources"])  # the data card is right
+    # people the checkpoint never saw (ValueError otherwise)
+    for name in require_held_out("expression_vae", ("carphone", "single_face"), selection=False):
         tr = tracked(name)
         x = frames_of(tr)
         w = decode(model, fit_latent(model, x))
@@ -105,6 +107,9 @@ def test_batch_smoothing_reduces_jitter_without_lag(carphone_model, tracked):
     assert (a * b).sum() > (a[1:] * b[:-1]).sum()
 
 
+GAP_FILL_VS_LINEAR_MAX = 1.03
+
+
 def test_filled_gaps_stay_plausible(carphone_model, tracked):
     tr = tracked("carphone")
     sc = observed_scores(tr)
@@ -124,11 +129,12 @@ def test_filled_gaps_stay_plausible(carphone_model, tracked):
     # continuous: no step at the edges larger than the take's own largest frame-to-frame change
     steps = np.abs(np.diff(lt.weights, axis=0)).max(1)
     assert steps.max() <= np.abs(np.diff(y, axis=0)).max(1).max() + 1e-6
-    # as close to the removed scores as linear interpolation of them, within 50 %
+    # as close to the removed scores as linear interpolation of them: measured 1.005x its error
+    # (2026-12-05); filling with the take's mean expression gives 1.045x, which must fail
     lin = y.copy()
     for d in range(51):
         lin[removed, d] = np.interp(tr.t_s[removed], tr.t_s[~removed], y[~removed, d])
-    assert np.abs(w - y[removed]).mean() < 1.5 * np.abs(lin[removed] - y[removed]).mean()
+    assert np.abs(w - y[removed]).mean() < GAP_FILL_VS_LINEAR_MAX * np.abs(lin[removed] - y[removed]).mean()
     # uncertainty grows inside a gap
     s = int(1.6 * fps)
     assert lt.var[s + 7].mean() > lt.var[s - 1].mean()
@@ -155,7 +161,16 @@ def test_lost_face_eases_to_neutral(model, tracked):
     assert np.abs(np.diff(lt.weights[s - 1:mid], axis=0)).max() <= np.nanmax(raw_steps)
 
 
-def test_live_filter_is_causal_and_matches_the_stage(carphone_model, tracked):
+# the live filter's weights against MediaPipe's scores on carphone: 0.0127 mean absolute error
+# (measured 2026-12-05; the scores themselves average 0.069, the filter run on the time-reversed
+# take 0.059): bound at 1.5x
+LIVE_FIDELITY_MAX = 0.019
+
+
+def test_live_filter_is_causal_follows_the_scores_and_the_stage_is_it(carphone_model, tracked):
+    """Against the frames' scores: the filter follows MediaPipe's scores closely (fidelity) with
+    less jitter, and changing the future leaves the past alone. Self-consistency: the stage's causal
+    mode is the same filter batched."""
     tr = tracked("carphone")
     sc = observed_scores(tr)
     sc[40:50] = np.nan  # the face is lost for a third of a second
@@ -173,6 +188,7 @@ def test_live_filter_is_causal_and_matches_the_stage(carphone_model, tracked):
     assert np.array_equal(other.weights[:80], stage.weights[:80])
     y, ok = np.clip(sc[:, 1:], 0, 1), np.isfinite(sc).all(1)
     assert _jitter(live, ok) < 0.6 * _jitter(y, ok)
+    assert np.abs(live[ok] - y[ok]).mean() < LIVE_FIDELITY_MAX
 
 
 def test_cameras_fuse(carphone_model, tracked):

@@ -16,19 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import unavailable
+from framing_clips import tracked_source
 from scipy.spatial.transform import Rotation
 
-from capture import video
 from pipeline.body import solve
 from pipeline.body.feet import MAX_HEEL_RISE_DEG, MAX_LEAN_DEG, sole_points
 from pipeline.body.foot_contacts import foot_contacts, foot_speeds, frames_per_second, runs_of
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import build_skeleton
-from pipeline.core import samples
 from pipeline.core.errors import InputError
 from pipeline.core.tracks import fill_short_gaps
-from pipeline.tracking.video import track_stream
 
 FEET = ("left", "right")
 SLIDE_M = 0.02            # the figure: a planted foot never slides more than 2 cm (measured 0.1)
@@ -52,11 +51,9 @@ _SOLVED: dict = {}
 def _tracked(name: str):
     if name not in _TRACKS:
         try:
-            path = samples.fetch(name)
+            raw = tracked_source(name)  # tracked once per run, shared with the other modules
         except InputError as e:  # offline without a cached copy
-            pytest.skip(f"sample {name} unavailable: {e}")
-        info = video.probe(path)
-        raw = track_stream(video.read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+            unavailable(f"sample {name} unavailable: {e}")
         _TRACKS[name] = fill_short_gaps(screen_tracks(raw))
     return _TRACKS[name]
 

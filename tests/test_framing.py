@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import unavailable
 from framing_clips import (
     JOINTS_12,
     LANDMARKS_12,
@@ -151,7 +152,7 @@ def _process(name: str, tmp_path_factory, processed) -> Session:
     try:
         video = clip_path(name)
     except InputError as e:  # offline without a cached copy
-        pytest.skip(f"{name} unavailable: {e}")
+        unavailable(f"{name} unavailable: {e}")
     out = tmp_path_factory.mktemp(f"framing_{name}")
     with pytest.MonkeyPatch.context() as patch:
         _light_stages(patch)
@@ -185,7 +186,7 @@ def reference(tmp_path_factory) -> ReferenceTake:
             videos = [fetch(f"p2s_cam0{k}") for k in range(1, 5)]
             process_multiview(videos, fetch("p2s_calib"), out, progress=False)
         except InputError as e:
-            pytest.skip(f"Pose2Sim demo unavailable: {e}")
+            unavailable(f"Pose2Sim demo unavailable: {e}")
     return ReferenceTake(out)
 
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from framing_clips import tracked_source
 
-from capture import video
 from pipeline.body.conditioning import _label_swaps, condition_pose
 from pipeline.body.image_lift import fit_pose_camera, focal_px, image_rays, image_weight, lift_to_image
 from pipeline.body.skeleton import build_skeleton
@@ -20,7 +20,6 @@ from pipeline.core import samples
 from pipeline.core.tracks import MIRROR_LANDMARKS, POSE, Tracks, fill_short_gaps
 from pipeline.multicam.calibration import load_calibration
 from pipeline.multicam.fusion import fuse_views
-from pipeline.tracking.video import track_stream
 
 CAMS = ["p2s_cam01", "p2s_cam02", "p2s_cam03", "p2s_cam04"]
 LANDMARKS = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
@@ -40,15 +39,9 @@ TARGET_MM = 60.0
 TARGET_MET = {"p2s_cam01"}
 
 
-def _track(path) -> Tracks:
-    info = video.probe(path)
-    return track_stream(video.read_frames(info), info.fps, (info.width, info.height), info.frame_count,
-                        str(path))
-
-
 @pytest.fixture(scope="module")
 def p2s():
-    tracks = [_track(samples.fetch(n)) for n in CAMS]
+    tracks = [tracked_source(n) for n in CAMS]  # shared with the other modules: not changed here
     fused = fuse_views(tracks, load_calibration(samples.fetch("p2s_calib"))).tracks
     reference = fused.pose_world_m[:, IDX].astype(np.float64) + fused.pose_root_m[:, None].astype(np.float64)
     return tracks, reference, fused.pose_n_views[:, IDX] >= 2

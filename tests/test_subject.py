@@ -19,6 +19,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
+from framing_clips import tracked_source
 from scipy.spatial.transform import Rotation
 
 from capture.video import probe, read_frames
@@ -61,7 +62,8 @@ def _centre_jumps(boxes: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def multi(sample):
     """Pose2Sim's multi-person camera 1 tracked with --subject auto, 1 and 2."""
-    return {s: track_video(sample(MULTI), progress=False, subject=s) for s in ("auto", 1, 2)}
+    return {s: tracked_source(MULTI) if s == "auto" else track_video(sample(MULTI), progress=False, subject=s)
+            for s in ("auto", 1, 2)}
 
 
 def test_subject_option_parsing_and_usage_errors(sample):
@@ -142,7 +144,7 @@ def test_one_person_take_tracked_as_before(sample):
 def test_head_crop_faces_on_full_body_take(sample):
     """Sports2D: the man's face is too small for the whole frame (no face today); on the head crop
     it is tracked while he faces the camera."""
-    tr = track_video(sample("sports2d"), progress=False)
+    tr = tracked_source("sports2d")  # --subject auto, tracked once per run
     crop = np.isfinite(tr.face_crop_px).all(1)
     print("sports2d:", tr.meta["subject"])
     # measured 55 face frames of 230, all from the crop (faces in his first 75 frames, facing the

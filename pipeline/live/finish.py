@@ -51,6 +51,7 @@ def capture_section(res: TakeResult, primary: int | None, stop_t: float | None) 
                        "face": s.face_frames, "body": s.body_frames,
                        "dropped": {"queue": ct.dropped_queue, "unmatched": s.dropped_unmatched,
                                    "tracker_busy": s.dropped_busy, "recorder": rec.dropped}},
+            "tracker_errors": {"frames": s.tracker_errors, "last": s.last_tracker_error},
             "latency_ms": _lat(s.latency_s),
             "tracker_ms_per_frame": round(MS_PER_S * s.track_busy_s / s.tracked, 2) if s.tracked else None,
             "ended": ct.ended, "ended_at_s": ct.ended_t_take_s,

@@ -57,8 +57,9 @@ def status_line(take, now: float) -> str:
         fps_c = (len(r.times) - bisect.bisect_left(r.times, now - window)) / window
         dropped = take.tracker.inbox.dropped[c] + s.dropped_unmatched + s.dropped_busy
         lat = f"{med:3.0f}/{p95:3.0f} ms" if np.isfinite(med) else "  -/  - ms"
+        errors = f", TRACKER ERRORS {s.tracker_errors}" if s.tracker_errors else ""
         parts.append(f"cam{c} {fps_c:4.1f} fps, tracked {fps_t:4.1f}, dropped {dropped}, latency {lat}, "
-                     f"rec {take.recorders[c].frames}")
+                     f"rec {take.recorders[c].frames}{errors}")
     return f"{now - take.t0:6.1f} s | " + " | ".join(parts)
 
 

@@ -163,5 +163,10 @@ def report_take(res: TakeResult, manifest: dict, failure: PipelineError | None, 
         f"{manifest['animation']['duration_s']:.2f} s")
     for w in manifest.get("warnings", []):
         print(f"warning: {w}", file=sys.stderr)
+    for c in cap["cameras"]:
+        errors = c["tracker_errors"]
+        if errors["frames"]:
+            print(f"warning: cam{c['camera']}: tracking failed on {errors['frames']} frames (kept untracked; "
+                  f"last: {errors['last']})", file=sys.stderr)
     if res.end_camera is not None and "lost" in res.reason:
         print(f"warning: {res.reason} after {cap['end']['at_s']} s; the take ended there", file=sys.stderr)

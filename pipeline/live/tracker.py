@@ -43,6 +43,8 @@ class CameraStats:
     ready_t: list = field(default_factory=list)     # monotonic time each result was ready
     track_busy_s: float = 0.0       # wall time inside FaceBodyTracker.track (MediaPipe runs its
                                     # graphs on threads of its own, so thread CPU time would miss it)
+    tracker_errors: int = 0         # frames whose tracking raised (the take goes on without them)
+    last_tracker_error: str | None = None
 
 
 class _TrackerWorker(threading.Thread):
@@ -62,7 +64,7 @@ class _TrackerWorker(threading.Thread):
         self._cond = threading.Condition()
         self._done = done
         self.ready = threading.Event()
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # the tracker could not be created
         self.busy_s = 0.0
         self.subject_report: dict | None = None  # FaceBodyTracker.report() once the take ends
 
@@ -98,13 +100,14 @@ class _TrackerWorker(threading.Thread):
                 if f is None:
                     break
                 c0 = time.monotonic()
+                failure = None
                 try:
                     r = tracker.track(self._small(f.image), f.t_s - self._t0[0])
-                except Exception as e:  # one bad frame must not end the take
-                    r, self.error = None, e
+                except Exception as e:  # one bad frame must not end the take: counted and reported
+                    r, failure = None, f"{type(e).__name__}: {e}"
                 t_ready = time.monotonic()
                 self.busy_s += t_ready - c0
-                self._done.put((f, r, t_ready))
+                self._done.put((f, r, t_ready, failure))
         finally:
             self.subject_report = tracker.report()
             tracker.close()
@@ -166,14 +169,16 @@ class LiveTracker:
             for f in group:
                 self._workers[f.camera].submit(f)
             for _ in group:
-                f, r, t_ready = self._done.get()
-                self._record(f, r, t_ready)
+                self._record(*self._done.get())
             self.groups_tracked += 1
 
-    def _record(self, f: Frame, r, t_ready: float):
+    def _record(self, f: Frame, r, t_ready: float, failure: str | None):
         s = self.stats[f.camera]
         with self.lock:
             s.tracked += 1
+            if failure is not None:
+                s.tracker_errors += 1
+                s.last_tracker_error = failure
             s.latency_s.append(t_ready - f.t_s)
             s.ready_t.append(t_ready)
             if r is not None:
