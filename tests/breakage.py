@@ -34,10 +34,18 @@ def _texture_flip():
 
 
 def _expression_columns():
-    """The morph weights' ARKit columns in reverse order."""
+    """The expression stage's ARKit columns in reverse order (the latent rig's weights, and
+    MediaPipe's scores taken as they are when there is too little face for the rig)."""
+    import pipeline.face.latent_rig as latent_rig
     import pipeline.face.weights as weights
-    real = weights.morph_weights
-    _patch.setattr(weights, "morph_weights", lambda *a, **k: np.ascontiguousarray(real(*a, **k)[:, ::-1]))
+    real_weights, real_latent = weights.morph_weights, latent_rig.latent_expression
+
+    def latent(*a, **k):
+        track = real_latent(*a, **k)
+        track.weights = np.ascontiguousarray(track.weights[:, ::-1])
+        return track
+    _patch.setattr(weights, "morph_weights", lambda *a, **k: np.ascontiguousarray(real_weights(*a, **k)[:, ::-1]))
+    _patch.setattr(latent_rig, "latent_expression", latent)
 
 
 def _calibration_distortion():
