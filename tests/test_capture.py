@@ -3,6 +3,7 @@ grouping by time, drop-oldest queues, recording of every frame, signals, sources
 crash safety of the recording, and the same avatar.glb as batch processing."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -546,12 +547,32 @@ def test_preview_picture(sample, tmp_path):
     with FaceBodyTracker() as tr:
         r = tr.track(frame, 0.0)
     assert r.face is not None
-    img = compose_preview([(Frame(0, 0, 0.0, frame), r), None], ["cam0: face", "cam1: waiting"],
+    face_only = dataclasses.replace(r, pose=None)  # the face's dots alone (the body's lines aside)
+    img = compose_preview([(Frame(0, 0, 0.0, frame), face_only), None], ["cam0: face", "cam1: waiting"],
                           "1.0 s | cam0 30.0 fps", tile_h=240)
     w0 = round(240 * 640 / 360)
     assert img.shape == (240 + 28, w0 + 240 * 4 // 3 + 220, 3)
-    # landmarks were drawn on the camera tile; the bars panel shows the strongest blendshapes
-    plain = cv2.resize(frame, (w0, 240), interpolation=cv2.INTER_AREA)
-    assert np.abs(img[:240, :w0].astype(int) - plain).sum() > 0
-    assert (img[:240, -220:] != 30).any()
     cv2.imwrite(str(tmp_path / "preview.png"), img)
+    # the dots are where the face's landmarks are in the frame, and nowhere else (the label's box
+    # in the top-left corner aside)
+    plain = cv2.resize(frame, (w0, 240), interpolation=cv2.INTER_AREA)
+    changed = np.abs(img[:240, :w0].astype(int) - plain).max(-1) > PREVIEW_CHANGED_LEVEL
+    changed[:PREVIEW_LABEL_PX[1], :PREVIEW_LABEL_PX[0]] = False
+    near = np.zeros((240, w0), np.uint8)
+    dots = np.round(r.face.landmarks[:, :2] * (w0, 240)).astype(int)
+    for x, y in dots:
+        cv2.circle(near, (int(x), int(y)), PREVIEW_DOT_REACH_PX, 1, -1)
+    assert changed.sum() > 100 and (changed & (near == 0)).sum() < 0.02 * changed.sum()
+    marked = [changed[max(y - 2, 0):y + 3, max(x - 2, 0):x + 3].any() for x, y in dots]
+    assert np.mean(marked) > 0.9
+    # the bars: the strongest ARKit scores, longest first, the first as long as its score says
+    bars = np.all(img[:240, -220:] == BAR_BGR, axis=-1)
+    lengths = bars.reshape(16, 15, -1).sum(-1).max(1)
+    assert np.all(np.diff(lengths) <= 1) and lengths[0] > 0
+    assert lengths[0] == pytest.approx((220 - 115) * np.nanmax(r.face.blendshapes[1:]), abs=2)
+
+
+PREVIEW_CHANGED_LEVEL = 40       # a channel this much off the plain frame: something was drawn there
+PREVIEW_LABEL_PX = (150, 30)     # the camera label's box in the tile's top-left corner
+PREVIEW_DOT_REACH_PX = 3         # a dot's radius at 240 px plus anti-aliasing
+BAR_BGR = (90, 180, 250)         # pipeline.core.overlay.blendshape_bars' bar colour

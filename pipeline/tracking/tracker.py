@@ -17,7 +17,7 @@ from pipeline.core.quiet import native_stderr_silenced
 from pipeline.core.tracks import POSE, Tracks
 from pipeline.tracking.head_crop import HeadCropTracker, head_too_small, pose_head
 from pipeline.tracking.mediapipe_tasks import MAX_PEOPLE, MIN_CONFIDENCE, mp_image
-from pipeline.tracking.people import LandmarkerSource, PoseOnCrop
+from pipeline.tracking.people import LandmarkerSource, PoseOnCrop, nearest_body
 from pipeline.tracking.results import FaceResult, FrameResult, PoseResult
 from pipeline.tracking.subject import AUTO, FaceChooser, SubjectTracker
 
@@ -27,6 +27,15 @@ MS_PER_S = 1000  # MediaPipe's VIDEO mode takes integer milliseconds
 # Once on the head crop, a growing head goes back to the whole frame only this much above the
 # threshold, so a head near it does not switch every frame (each switch restarts a tracker).
 HEAD_CROP_HYSTERESIS = 1.2
+# The one-body landmarker's body is the subject's when its torso centre is nearest the subject's
+# among the bodies in view and within this share of the subject's torso size (on Pose2Sim's
+# multi-person cameras the one-body and several-bodies readings of one body are 0.00-0.05 apart;
+# another person standing in front of the subject, 1.2-1.7)
+STEADY_SAME_TORSOS = 0.3
+# When the one-body landmarker follows someone else (a person in front of the subject), it is
+# tried again only this often after STEADY_MISSES misses in a row: its run costs one more pose
+# inference a frame
+STEADY_MISSES, STEADY_RETRY_S = 5, 0.5
 
 
 def torso_tilt_deg(world_m: np.ndarray) -> np.ndarray:
@@ -57,6 +66,7 @@ class FaceBodyTracker:
         self._crop = HeadCropTracker(min_confidence) if face and pose and head_crop else None
         self._body_crop = PoseOnCrop(min_confidence) if pose and max_people > 1 else None
         self._crop_mode = False
+        self._steady_misses, self._steady_retry_t = 0, -np.inf  # see _steady_subject
         self._subject = SubjectTracker(subject)
         self._chooser = FaceChooser()
         self.counts: Counter = Counter()
@@ -108,6 +118,7 @@ class FaceBodyTracker:
         src = self._poses
         several = src.several_mode
         poses = src.run(image, ms, t_s)
+        one = None if several else poses  # the one-body landmarker's result, when it ran
         if src.check_due(t_s) or (poses and self._subject.counting(t_s) and src.recheck_allowed(t_s)):
             poses = src.check(image, t_s, poses)
         k = self._subject.update(poses, frame_bgr, t_s)
@@ -117,7 +128,28 @@ class FaceBodyTracker:
                 poses, k = everybody, self._subject.update(everybody, frame_bgr, t_s)
         if k is None and self._body_crop is not None and self._subject.recently_seen(t_s):
             return self._subject_on_crop(frame_bgr, ms, t_s, poses)
+        if k is not None and poses is not one:  # the several-bodies landmarker's (or a check's) bodies
+            poses = self._steady_subject(image, ms, t_s, frame_bgr, poses, k, one)
         return poses, k
+
+    def _steady_subject(self, image, ms: int, t_s: float, frame_bgr: np.ndarray, poses: list, k: int,
+                        one) -> list:
+        """`poses` with the subject's body taken from the one-body VIDEO landmarker when that one
+        is on the same body: it follows its body from frame to frame, where the several-bodies
+        landmarker detects everybody anew in every frame and jitters about 4x as much (Pose2Sim's
+        multi-person camera 1: 30 against 8 px/frame² of limb acceleration)."""
+        if one is None:
+            if self._steady_misses >= STEADY_MISSES and t_s < self._steady_retry_t:
+                return poses
+            one = self._poses.one(image, ms)
+        size = (frame_bgr.shape[1], frame_bgr.shape[0])
+        if not one or nearest_body(one[0], poses, size, STEADY_SAME_TORSOS) != k:
+            self._steady_misses += 1
+            self._steady_retry_t = t_s + STEADY_RETRY_S
+            return poses
+        self._steady_misses = 0
+        self.counts["subject_from_one_body_frames"] += 1
+        return poses[:k] + [one[0]] + poses[k + 1:]
 
     def _subject_on_crop(self, frame_bgr: np.ndarray, ms: int, t_s: float, poses: list) -> tuple[list, int | None]:
         """The subject looked for on a crop around where it was last seen (the landmarkers lost it):
