@@ -61,11 +61,24 @@ def _calibration_distortion():
     _patch.setattr(solver, "_store_solution", broken)
 
 
+def _camera_order():
+    """The multi-camera fusion takes the first two cameras' calibrations in each other's place."""
+    import pipeline.multicam.fusion as fusion
+    real = fusion.fuse_views
+
+    def broken(tracks, calibration, cameras=None, *a, **k):
+        order = list(range(len(tracks)) if cameras is None else cameras)
+        order[0], order[1] = order[1], order[0]
+        return real(tracks, calibration, order, *a, **k)
+    _patch.setattr(fusion, "fuse_views", broken)
+
+
 BREAKS = {  # name: (breakage, the tests that must then fail)
     "body_joints": (_body_joints, "tests/test_body.py -k solvepnp; tests/test_framing.py -k reference"),
     "texture_flip": (_texture_flip, "tests/test_texture.py -k never_saw"),
     "expression_columns": (_expression_columns, "tests/test_process.py -k morph_weights"),
     "calibration_distortion": (_calibration_distortion, "tests/test_calibration.py -k stereo"),
+    "camera_order": (_camera_order, "tests/test_triangulation.py -k fourth_cameras"),
 }
 
 
