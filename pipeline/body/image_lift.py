@@ -200,7 +200,18 @@ def fit_pose_camera(world: np.ndarray, rays: np.ndarray,
     """Per-frame rotation R (N, 3, 3) and translation t (N, 3) taking world landmarks (N, K, 3)
     (MediaPipe's frame, metres) into the camera so that they project onto `rays` (N, K, 2)
     (normalised camera coordinates), weighted least squares (weight (N, K)); and (N,) bool where
-    the fit holds (enough landmarks, in front of the camera)."""
+    the fit holds (enough landmarks, in front of the camera). Each frame is fitted on its own, in
+    chunks of CHUNK_FRAMES (the Jacobians of a whole take would grow with its length)."""
+    parts = [_fit_pose_camera_chunk(world[lo:lo + CHUNK_FRAMES], rays[lo:lo + CHUNK_FRAMES],
+                                    weight[lo:lo + CHUNK_FRAMES]) for lo in range(0, len(world), CHUNK_FRAMES)]
+    if not parts:
+        return _fit_pose_camera_chunk(world, rays, weight)
+    return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _fit_pose_camera_chunk(world: np.ndarray, rays: np.ndarray,
+                           weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """fit_pose_camera on one chunk of frames."""
     n = len(world)
     weight = np.where(weight >= MIN_FIT_WEIGHT, weight, 0.0)
     rot = np.tile(np.eye(3), (n, 1, 1))
