@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.face.texture_eval import METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PER_MILLE = 1e3  # the expression benchmark quotes errors x 1000
@@ -149,12 +151,11 @@ def test_texture_verdict_figures(readme):
     gain = PERCENT * (1 - s["GAN_L1"] / min(s["Telea_L1"], s["mirror_L1"]))
     _assert_quoted(readme, f"{s['GAN_L1']:.2f} against {s['Telea_L1']:.2f} for Telea and {s['mirror_L1']:.2f} for "
                    f"mirror fill, {gain:.0f} % lower than the better baseline")
-    far = {m: sum(c[f"{m}_L1"] - min(c[f"{k}_L1"] for k in TEXTURE_METHODS) > FAR_OFF_L1 for c in res["cases"])
-           for m in TEXTURE_METHODS}
+    far = {m: sum(c[f"{m}_L1"] - min(c[f"{k}_L1"] for k in METHODS) > FAR_OFF_L1 for c in res["cases"])
+           for m in METHODS}
     _assert_quoted(readme, f"on {far['GAN']} cases, against {far['Telea']} for Telea and {far['mirror']} for mirror")
 
 
-TEXTURE_METHODS = ("GAN", "Telea", "mirror")
 FAR_OFF_L1 = 5  # "rarely far off": more than this L1 worse than the best method of the case
 
 

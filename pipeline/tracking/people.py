@@ -150,7 +150,7 @@ class LandmarkerSource:
                 if not _inside_tile(p):
                     continue
                 body = PoseResult(crop_to_frame_landmarks(p.image, box, (w, h)), p.world_m, p.visibility)
-                if not any(same_body(body, q, (w, h)) for q in out):
+                if not any(_same_body(body, q, (w, h)) for q in out):
                     out.append(body)
         return out
 
@@ -186,7 +186,7 @@ def nearest_body(a: PoseResult, bodies: list, size, within: float) -> int | None
     return k if k is not None and d[k] < within else None
 
 
-def same_body(a: PoseResult, b: PoseResult, size) -> bool:
+def _same_body(a: PoseResult, b: PoseResult, size) -> bool:
     """Two results are one body: torso centres within SAME_BODY_TORSOS of the larger torso, or
     the torso centre of the tile's result `a` inside the box of all of b's landmarks (Pose2Sim's
     camera 2, one man: a tile read his legs as a second, smaller person, torso 106 px against his
