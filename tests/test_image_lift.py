@@ -135,3 +135,17 @@ def test_lift_meets_the_image_with_the_skeletons_lengths(p2s):
     pin = condition_pose(outside)
     kept = lift_to_image(tr.image_size, pin.image, pin.world_mp, pin.visibility, pin.valid, sk.lengths_m, tr.fps)
     assert np.allclose(kept, pin.world_mp)
+
+
+def test_lift_in_windows_is_the_lift_of_the_whole_take(p2s):
+    """The lift runs in windows with a margin of the take around each (so its memory does not grow
+    with the take): the smoothing's reach is within the margin, so stitching changes nothing."""
+    tracks, _, _ = p2s
+    tr = fill_short_gaps(tracks[0])
+    pin = condition_pose(tr)
+    sk = build_skeleton(tr)
+    args = (tr.image_size, pin.image, pin.world_mp, pin.visibility, pin.valid, sk.lengths_m, tr.fps)
+    whole = lift_to_image(*args, window_frames=tr.n_frames)
+    windowed = lift_to_image(*args, window_frames=tr.n_frames // 7)
+    assert not np.allclose(whole, pin.world_mp)  # the lift moved the landmarks
+    np.testing.assert_allclose(windowed, whole, atol=1e-9)

@@ -11,6 +11,8 @@ and Big Buck Bunny (a cartoon rabbit MediaPipe's pose landmarker takes for a per
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from framing_clips import source_path, tracked_source
@@ -20,9 +22,9 @@ from capture import video
 from pipeline.body.framing import FRAMINGS, PARTS, framing_report
 from pipeline.body.screening import STATIC_WINDOW_S, screen_reasons, screen_tracks
 from pipeline.core.errors import NothingTrackedError
-from pipeline.core.tracks import Tracks
+from pipeline.core.tracks import Tracks, fill_short_gaps
 from pipeline.live.vmc import LivePoser
-from pipeline.session.stages import check_trackable
+from pipeline.session.stages import check_and_fill, check_trackable
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult
 from pipeline.tracking.video import track_stream
 
@@ -33,6 +35,7 @@ ONE_FRAME_FACE = 163       # face_noface: MediaPipe's one-frame "face" in the ti
 # share of their body frames: Sports2D, where the man's flip breaks the track into short runs, 1
 # to 3 of 159-164 frames depending on the tracker's version; none elsewhere.
 LOST_BODY_SHARE = 0.05
+MAX_GAP_S = 0.25           # gaps filled, seconds (the product's default)
 POSTER_S = 6.0             # a still frame shown this long (longer than STATIC_WINDOW_S)
 
 _TRACKS: dict[str, Tracks] = {}  # made here (the poster)
@@ -81,6 +84,26 @@ def test_desk_webcam_keeps_the_man_and_drops_the_title():
     # Flags and counts agree: every rejected frame is invalid, NaN, and counted once.
     assert not (out.pose_rejected & out.pose_valid).any() and np.isnan(out.pose_world_m[out.pose_rejected]).all()
     assert sum(out.meta["screening"].values()) == out.pose_rejected.sum() + out.face_rejected.sum()
+
+
+@pytest.mark.parametrize("name", ["face_noface", "sports2d"])
+def test_session_screens_and_fills_the_raw_landmarks_in_place(name, tmp_path):
+    """A session takes the raw tracks' landmark arrays over (a long take's landmarks are not held
+    twice): screened and filled in them, with the same result as on a copy; the raw flags stay as
+    tracked (the manifest counts them)."""
+    raw = _track(name)
+    copy = replace(raw, **{k: v.copy() for k, v in vars(raw).items() if isinstance(v, np.ndarray)})
+    _, tracks = check_and_fill(copy, tmp_path, MAX_GAP_S)
+    expected = fill_short_gaps(screen_tracks(raw), MAX_GAP_S)
+    print(f"\n{name}: rejected body {tracks.pose_rejected.sum()} / face {tracks.face_rejected.sum()}, "
+          f"filled body {tracks.pose_filled.sum()} / face {tracks.face_filled.sum()}")
+    assert tracks.pose_rejected.any() or tracks.face_rejected.any() or tracks.pose_filled.any()
+    for key in ("face_landmarks", "pose_world_m", "pose_image", "blendshapes"):
+        assert np.shares_memory(getattr(tracks, key), getattr(copy, key))
+        np.testing.assert_array_equal(getattr(tracks, key), getattr(expected, key))
+    for flag in ("face_valid", "pose_valid", "face_filled", "pose_filled"):
+        np.testing.assert_array_equal(getattr(copy, flag), getattr(raw, flag))
+        np.testing.assert_array_equal(getattr(tracks, flag), getattr(expected, flag))
 
 
 @pytest.mark.parametrize("name", ["no_face", "bigbuckbunny"])

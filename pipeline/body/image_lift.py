@@ -58,6 +58,7 @@ from scipy.spatial.transform import Rotation
 
 from pipeline.body.filters import _savgol_runs
 from pipeline.body.rotations import MP_TO_GLTF, _frame, _swing, _unit
+from pipeline.core.chunks import CHUNK_FRAMES, per_frame_chunks
 from pipeline.core.tracks import POSE, Tracks
 
 CAMERA_FOV_DEG = 63.0           # field of view across the image's long side, degrees: MediaPipe's
@@ -69,7 +70,9 @@ MIN_DEPTH_M = 0.1               # a camera fit this close (or behind the camera)
 START_DEPTH_M = 3.0             # depth assumed where the linear fit fails, metres (only a start)
 PNP_ITERATIONS = 6              # Gauss-Newton steps of the camera fit
 LIFT_ITERATIONS = 6             # Gauss-Newton steps of the lift
-CHUNK_FRAMES = 512              # frames per batch of dense solves (bounds the memory)
+WINDOW_FRAMES = 2048            # frames per window of the lift (bounds its memory in the take's length)
+WINDOW_MARGIN_S = 2.0           # of the take solved on either side of a window, seconds (the smoothing
+                                # reaches about LIFT_ITERATIONS x half its window, 0.6 s)
 IMAGE_SIGMA_M = 0.02            # image landmark noise, metres at the subject (about 10 px of 1920 at 3.3 m)
 SHAPE_SIGMA_XY_M = 0.04         # MediaPipe's bone vectors across the view, metres
 SHAPE_SIGMA_Z_M = 0.08          # ... and along it (depth is its weak part), metres
@@ -201,12 +204,8 @@ def fit_pose_camera(world: np.ndarray, rays: np.ndarray,
     (MediaPipe's frame, metres) into the camera so that they project onto `rays` (N, K, 2)
     (normalised camera coordinates), weighted least squares (weight (N, K)); and (N,) bool where
     the fit holds (enough landmarks, in front of the camera). Each frame is fitted on its own, in
-    chunks of CHUNK_FRAMES (the Jacobians of a whole take would grow with its length)."""
-    parts = [_fit_pose_camera_chunk(world[lo:lo + CHUNK_FRAMES], rays[lo:lo + CHUNK_FRAMES],
-                                    weight[lo:lo + CHUNK_FRAMES]) for lo in range(0, len(world), CHUNK_FRAMES)]
-    if not parts:
-        return _fit_pose_camera_chunk(world, rays, weight)
-    return tuple(np.concatenate(x) for x in zip(*parts))
+    chunks of frames (the Jacobians of a whole take would grow with its length)."""
+    return per_frame_chunks(_fit_pose_camera_chunk, world, rays, weight)
 
 
 def _fit_pose_camera_chunk(world: np.ndarray, rays: np.ndarray,
@@ -317,38 +316,58 @@ def _smooth_runs(points: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarr
 
 
 def lift_to_image(image_size: tuple[int, int], image: np.ndarray, world: np.ndarray, vis: np.ndarray,
-                  valid: np.ndarray, lengths: dict[str, float], fps: float) -> np.ndarray:
+                  valid: np.ndarray, lengths: dict[str, float], fps: float,
+                  window_frames: int = WINDOW_FRAMES) -> np.ndarray:
     """World landmarks (N, 33, 3) (MediaPipe's axes, metres, hip-centred) whose perspective
     projection meets the image landmarks with the skeleton's `lengths` (see the module docstring).
 
     image: (N, 33, 3) normalised; world: (N, 33, 3) MediaPipe world landmarks; vis: (N, 33);
     valid: (N,) bool; lengths: skeleton segment lengths (metres); fps: frames per second. Frames
-    not valid, or where the camera fit fails, are returned unchanged.
+    not valid, or where the camera fit fails, are returned unchanged. The lift runs over windows of
+    `window_frames` frames, each solved with WINDOW_MARGIN_S of the take on either side (its
+    smoothing reaches a fraction of that), so its memory does not grow with the take's length.
     """
     out = np.array(world, np.float64, copy=True)
     idx = np.flatnonzero(valid & np.isfinite(world).all(axis=(1, 2)) & np.isfinite(image[..., :2]).all(axis=(1, 2)))
     if len(idx) == 0:
         return out
-    sub_world = out[idx]
-    rays = image_rays(image[idx][:, _LIFTED_IDX], image_size)
-    weight = image_weight(image[idx][:, _LIFTED_IDX], vis[idx][:, _LIFTED_IDX])
-    rot, t, ok = fit_pose_camera(sub_world[:, _LIFTED_IDX], rays, weight)
-    turned = np.einsum("nij,nkj->nki", rot, sub_world)                  # MediaPipe's shape, camera axes
-    start = turned[:, _LIFTED_IDX] + t[:, None]
-    target = {"rays": rays, "weight": weight, "start": start,
-              "edges": np.einsum("ek,nkd->ned", _EDGE_C, turned[:, _LIFTED_IDX])}
-    lifted = _solve(start[ok], {k: v[ok] for k, v in target.items()}, lengths, idx[ok], fps)
-    body = turned[ok] + t[ok, None]
-    body[:, _LIFTED_IDX] = lifted
-    for child, parent in CARRIED.items():  # ride on the parent with MediaPipe's offset
-        body[:, child] = lifted[:, LIFTED.index(parent)] + turned[ok, child] - turned[ok, POSE[parent]]
-    _bend_elbows_forward(body)
+    margin = int(np.ceil(WINDOW_MARGIN_S * fps))
+    parts = []
+    for lo in range(0, len(idx), window_frames):
+        a, b = max(0, lo - margin), min(len(idx), lo + window_frames + margin)
+        rows = idx[a:b]
+        body, rot, ok = _lift_window(image_size, image[rows], out[rows], vis[rows], rows, lengths, fps)
+        keep = slice(lo - a, lo - a + min(window_frames, len(idx) - lo))
+        parts.append((body[keep], rot[keep], ok[keep]))
+    body, rot, ok = (np.concatenate(x) for x in zip(*parts))
+    body, rot = body[ok], rot[ok]
+    _bend_elbows_forward(body)  # over the whole take: its reading is chosen along the take
     body -= body[:, [POSE["left_hip"], POSE["right_hip"]]].mean(1, keepdims=True)
     # Back into MediaPipe's orientation: only the shape changes (the per-frame camera rotation is
     # fitted to compare MediaPipe's shape with the image, not to turn the body).
-    body = np.einsum("nji,nkj->nki", rot[ok], body)
-    out[idx[ok]] = body
+    out[idx[ok]] = np.einsum("nji,nkj->nki", rot, body)
     return out
+
+
+def _lift_window(image_size: tuple[int, int], image: np.ndarray, world: np.ndarray, vis: np.ndarray,
+                 frames: np.ndarray, lengths: dict[str, float],
+                 fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lift of M valid frames (`frames` (M,) their indices in the take; the other arguments as
+    lift_to_image's, M rows each): the body (M, 33, 3) in the camera (metres; rows not `ok` are
+    undefined), the fitted camera rotation (M, 3, 3) and (M,) bool where the camera fit holds."""
+    rays = image_rays(image[:, _LIFTED_IDX], image_size)
+    weight = image_weight(image[:, _LIFTED_IDX], vis[:, _LIFTED_IDX])
+    rot, t, ok = fit_pose_camera(world[:, _LIFTED_IDX], rays, weight)
+    turned = np.einsum("nij,nkj->nki", rot, world)                      # MediaPipe's shape, camera axes
+    start = turned[:, _LIFTED_IDX] + t[:, None]
+    target = {"rays": rays, "weight": weight, "start": start,
+              "edges": np.einsum("ek,nkd->ned", _EDGE_C, turned[:, _LIFTED_IDX])}
+    lifted = _solve(start[ok], {k: v[ok] for k, v in target.items()}, lengths, frames[ok], fps)
+    body = turned + t[:, None]
+    body[np.ix_(ok, _LIFTED_IDX)] = lifted
+    for child, parent in CARRIED.items():  # ride on the parent with MediaPipe's offset
+        body[ok, child] = lifted[:, LIFTED.index(parent)] + turned[ok, child] - turned[ok, POSE[parent]]
+    return body, rot, ok
 
 
 def weighted_median(x: np.ndarray, w: np.ndarray) -> float:

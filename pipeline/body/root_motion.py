@@ -27,6 +27,7 @@ from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _hold, _sav
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.rotations import MP_TO_GLTF, _ramp
 from pipeline.body.skeleton import Skeleton
+from pipeline.core.chunks import per_frame_chunks
 from pipeline.core.tracks import POSE
 
 CAMERA_VFOV_DEG = 63.0           # MediaPipe face geometry's virtual camera
@@ -54,8 +55,14 @@ def camera_translation(image_size: tuple[int, int], image: np.ndarray, world_mp:
     Linear least squares per frame for the translation t such that the pinhole projection of
     (world landmark + t) hits the image landmark, with MediaPipe's virtual camera (vertical field
     of view 63 degrees, principal point at the image centre). Landmarks must be visible (>= 0.5)
-    and inside the image; NaN where fewer than 4 are.
+    and inside the image; NaN where fewer than 4 are. Each frame on its own, in chunks of frames.
     """
+    return per_frame_chunks(lambda *a: _camera_translation_chunk(image_size, *a), image, world_mp, vis)
+
+
+def _camera_translation_chunk(image_size: tuple[int, int], image: np.ndarray, world_mp: np.ndarray,
+                              vis: np.ndarray) -> np.ndarray:
+    """camera_translation on one chunk of frames."""
     width, height = image_size
     focal_px = camera_focal_px(image_size)
     cx, cy = 0.5 * width, 0.5 * height

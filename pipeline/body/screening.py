@@ -357,13 +357,14 @@ def _counts(pose_reason: np.ndarray, face_reason: np.ndarray) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def screen_tracks(tracks: Tracks, ongoing: bool = False) -> Tracks:
+def screen_tracks(tracks: Tracks, ongoing: bool = False, in_place: bool = False) -> Tracks:
     """A copy of the raw `tracks` (sharing the arrays it leaves unchanged) with implausible
     detections rejected (see the module docstring): rejected frames invalid and NaN,
     `pose_rejected` / `face_rejected` set, the counts by reason in
     meta["screening"]. Multi-camera tracks come back unchanged apart from the (all False) flags.
     ongoing: the tracks are the latest seconds of a live take that goes on (its last run of
-    frames is not judged as if it had ended)."""
+    frames is not judged as if it had ended). in_place: the rejected frames' landmarks are blanked
+    in `tracks`' own arrays (for a caller that hands the raw tracks over; the flags are still new)."""
     n = tracks.n_frames
     if tracks.multiview or n == 0:
         pose_reason = face_reason = np.full(n, "", object)
@@ -373,8 +374,8 @@ def screen_tracks(tracks: Tracks, ongoing: bool = False) -> Tracks:
     # Only the arrays that change are copied (the flags always): the others are shared with the
     # raw tracks, so that a long take's landmarks are not held twice (flat memory in its length).
     changed = {"pose_valid", "pose_filled", "face_valid", "face_filled"}
-    changed |= {"pose_image", "pose_world_m", "pose_visibility"} if pose_rejected.any() else set()
-    changed |= {"face_landmarks", "blendshapes", "face_matrix"} if face_rejected.any() else set()
+    changed |= {"pose_image", "pose_world_m", "pose_visibility"} if pose_rejected.any() and not in_place else set()
+    changed |= {"face_landmarks", "blendshapes", "face_matrix"} if face_rejected.any() and not in_place else set()
     out = replace(tracks, **{name: getattr(tracks, name).copy() for name in changed}, meta=dict(tracks.meta))
     out.pose_valid[pose_rejected] = out.pose_filled[pose_rejected] = False
     for name in ("pose_image", "pose_world_m", "pose_visibility"):

@@ -216,7 +216,7 @@ def _interp_rows(t: np.ndarray, a: np.ndarray, idx: np.ndarray, i0: int, i1: int
     return (1 - w) * a[i0] + w * a[i1]
 
 
-def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
+def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25, in_place: bool = False) -> Tracks:
     """Interpolate face and body over interior gaps no longer than max_gap_s; flag them.
 
     Gaps at the start or end of the take, and longer gaps, stay NaN / invalid.
@@ -226,7 +226,8 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
     holding a detection the screening rejected (pose_rejected / face_rejected) is not filled.
     Multi-view tracks: pose_root_m is interpolated with the body; reprojection errors and view
     counts stay NaN / 0 (nothing was measured); a face gap whose two ends come from different
-    cameras is not filled (their image landmarks are not comparable).
+    cameras is not filled (their image landmarks are not comparable). in_place: the gaps are filled
+    in `tr`'s own landmark arrays (for a caller that hands the raw tracks over; the flags are new).
     """
     t = tr.t_s
     pose_arrays = ("pose_image", "pose_world_m", "pose_visibility") \
@@ -238,9 +239,9 @@ def fill_short_gaps(tr: Tracks, max_gap_s: float = 0.25) -> Tracks:
     # Only the arrays that will change are copied: the others are shared with `tr`, so that a long
     # take's landmarks are not held once more when it has no gap to fill (flat memory in its length).
     changed = {"face_valid", "face_filled", "pose_valid", "pose_filled"}
-    if spans["face"]:
+    if spans["face"] and not in_place:
         changed |= {*face_arrays, "face_matrix", "face_view", "face_view_rotation"}
-    if spans["pose"]:
+    if spans["pose"] and not in_place:
         changed |= set(pose_arrays)
     out = replace(tr, **{name: getattr(tr, name).copy() for name in changed if getattr(tr, name) is not None},
                   meta=dict(tr.meta))

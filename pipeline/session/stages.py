@@ -181,10 +181,11 @@ def make_session_dir(out_dir: str | Path) -> Path:
 def check_and_fill(raw: Tracks, out: Path, max_gap_s: float) -> tuple[list[str], Tracks]:
     """Screen the raw tracks (implausible detections rejected and flagged), check the take has
     someone in it, fill gaps up to max_gap_s seconds and save tracks.npz; returns (warnings,
-    screened and filled tracks)."""
-    screened = screen_tracks(raw)
+    screened and filled tracks). The raw tracks' landmark arrays are screened and filled in place
+    (a long take's landmarks are not held twice); their flags stay as tracked, for the manifest."""
+    screened = screen_tracks(raw, in_place=True)
     warnings = check_trackable(screened)
-    tracks = fill_short_gaps(screened, max_gap_s)
+    tracks = fill_short_gaps(screened, max_gap_s, in_place=True)
     tracks.save(out / "tracks.npz")
     return warnings, tracks
 
@@ -282,6 +283,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     by encoding each view; without it, the tracks' own scores. warnings: found before these
     stages (e.g. a video that decodes fewer frames than it announces), kept first in the manifest.
     The manifest is written last, listing every file of `out` (pipeline.core.session_folder).
+    `raw` is handed over: its landmark arrays are screened and filled in place (`check_and_fill`).
     """
     t0 = time.perf_counter()
     checked, tracks = check_and_fill(raw, out, max_gap_s)
