@@ -8,6 +8,7 @@ from capture.video import probe
 from pipeline.core.errors import InputError, NothingTrackedError
 from pipeline.core.tracks import Tracks, fill_short_gaps, gap_spans
 from pipeline.session.stages import check_trackable
+from pipeline.tracking import tracker as tracker_module
 from pipeline.tracking.video import track_video
 
 
@@ -35,6 +36,24 @@ def test_face_and_pose_on_real_video(single_face, tmp_path):
     tr.save(tmp_path / "t.npz")
     back = Tracks.load(tmp_path / "t.npz")
     assert np.array_equal(back.face_landmarks, tr.face_landmarks) and back.fps == tr.fps
+
+
+def test_face_beside_the_body_gives_the_tracks_of_running_them_in_turn(sample, monkeypatch):
+    """`FaceBodyTracker(parallel=True)` (the default) runs the one-face landmarker on a second thread
+    beside the body's while the last frame's face came from it: the tracks are bit for bit those
+    of running the two in turn, and it did run ahead (every frame after the first)."""
+    path = sample("single_face")
+    beside = track_video(path, progress=False)
+    orig = tracker_module.FaceBodyTracker.__init__
+    monkeypatch.setattr(tracker_module.FaceBodyTracker, "__init__",
+                        lambda self, **kw: orig(self, **{**kw, "parallel": False}))
+    in_turn = track_video(path, progress=False)
+    runs = beside.meta["subject"]["landmarker_runs"]["face"]
+    assert runs["one_ahead"] == runs["one"] - 1
+    assert "one_ahead" not in in_turn.meta["subject"]["landmarker_runs"]["face"]
+    for name in ("face_valid", "pose_valid", "face_landmarks", "blendshapes", "face_matrix", "pose_world_m",
+                 "pose_image"):
+        assert np.array_equal(getattr(beside, name), getattr(in_turn, name), equal_nan=True), name
 
 
 def test_short_gaps_filled_and_flagged_long_gaps_kept(single_face):

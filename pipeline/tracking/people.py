@@ -62,6 +62,8 @@ class LandmarkerSource:
         self._calm_since: float | None = None
         self._landmarkers: dict = {}
         self.runs: Counter = Counter()   # frames each landmarker ran on: "one", "several", "check"
+        self.last_one_ms = -1            # the frame (ms) the one-result landmarker last ran on
+        self._ahead = None               # (ms, future) of a one-result run started ahead (`ahead`)
 
     def _landmarker(self, name: str):
         if name not in self._landmarkers:
@@ -87,9 +89,30 @@ class LandmarkerSource:
         return faces_of(result) if self.kind == "face" else poses_of(result)
 
     def one(self, image, ms: int) -> list:
-        """The one-result VIDEO landmarker's result (a list of 0 or 1)."""
+        """The one-result VIDEO landmarker's result (a list of 0 or 1); the run started `ahead` on
+        this frame when there is one."""
         self.runs["one"] += 1
+        self.last_one_ms = ms
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            result = ahead[1].result()  # also frees the landmarker when that run was for another frame
+            if ahead[0] == ms:
+                self.runs["one_ahead"] += 1
+                return self._parse(result)
         return self._parse(self._landmarker("one").detect_for_video(image, ms))
+
+    def ahead(self, image, ms: int, executor) -> None:
+        """Start the one-result landmarker on this frame in `executor` (a thread: MediaPipe's
+        inference leaves the GIL, so it runs beside the other kind's on a second core); `one` on
+        the same frame takes its result. Results are those of running it in turn."""
+        self.settle()
+        self._ahead = (ms, executor.submit(self._landmarker("one").detect_for_video, image, ms))
+
+    def settle(self) -> None:
+        """Wait for a run started ahead and not taken (a landmarker runs in one thread at a time)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead[1].result()
 
     def several(self, image, ms: int) -> list:
         """Every face / body the several-results VIDEO landmarker finds (one-result when max_people is 1)."""
@@ -155,6 +178,7 @@ class LandmarkerSource:
         return out
 
     def close(self) -> None:
+        self.settle()
         for lm in self._landmarkers.values():
             lm.close()
         self._landmarkers = {}
