@@ -1,5 +1,5 @@
 """Benchmark of the planted feet (issue 12, pipeline.body.feet): the body solve with and without its
-last step, `plant_feet`, on the same tracks.
+last step, planting the feet, on the same tracks.
 
     .venv/bin/python benchmarks/bench_feet.py --multi SESSION [--takes SESSION ...]
 
@@ -8,7 +8,7 @@ last step, `plant_feet`, on the same tracks.
 triangulation) is the reference and its views/camNN.npz (each camera's own tracks) are solved alone.
 --takes: single-camera sessions (`python -m pipeline.process VIDEO --out SESSION`; e.g. Sports2D's
 demo and p2s_cam01), solved from their tracks.npz. Tracks get short gaps filled as the session does.
-"Before" is `solve_body` with `plant_feet` replaced by the identity; "after" is `solve_body`.
+"Before" is `solve_body_unplanted` (the solve without its last step); "after" is that planted.
 
 Figures (avatar: glTF world, metres, floor Y = 0; the reference's level pose frame, y down):
   * PA-MPJPE (mm): per frame the 12 joints (shoulders, elbows, wrists, hips, knees, ankles) aligned
@@ -17,7 +17,7 @@ Figures (avatar: glTF world, metres, floor Y = 0; the reference's level pose fra
   * foot skate (cm): per contact, the largest horizontal distance of the foot's ball (toes joint)
     from where it was at the contact's first frame; mean and max over contacts. "ref" contacts are
     the reference's (toe landmark within REF_CONTACT_M of its floor, slower than REF_STILL_MPS,
-    runs of at least REF_MIN_FRAMES); "det" contacts are plant_feet's own (foot_contacts of the
+    runs of at least REF_MIN_FRAMES); "det" contacts are the planting's own (foot_contacts of the
     solve without it), the same frames for before and after.
   * ground penetration (mm): the lowest sole point (heel, under the ball, toe tip) below the floor.
   * planted sole (mm): height of the lower of heel and toe tip in the "det" contact frames, median
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.body import solve  # noqa: E402
 from pipeline.body.feet import sole_points  # noqa: E402
-from pipeline.body.foot_contacts import clean_runs, foot_contacts, foot_speeds, frames_per_second, runs_of  # noqa: E402
+from pipeline.body.foot_contacts import clean_runs, foot_contacts, frames_per_second, runs_of  # noqa: E402
 from pipeline.body.kinematics import forward_kinematics  # noqa: E402
 from pipeline.body.skeleton import build_skeleton  # noqa: E402
 from pipeline.core.tracks import POSE, Tracks, fill_short_gaps  # noqa: E402
@@ -59,22 +59,11 @@ FEET = ("left", "right")
 
 
 def solve_both(tracks: Tracks):
-    """(skeleton, motion before plant_feet, motion after, the det contacts (N, 2) bool)."""
+    """(skeleton, motion before its feet are planted, motion after, the det contacts (N, 2) bool)."""
     skel = build_skeleton(tracks)
-    seen = {}
-    real = solve.plant_feet
-
-    def spy(skel_, motion, tracks_, pin, cam_t):
-        seen.update(motion=motion, speeds=foot_speeds(tracks_, pin, cam_t, frames_per_second(motion.t_s)))
-        return real(skel_, motion, tracks_, pin, cam_t)
-
-    solve.plant_feet = spy
-    try:
-        after = solve.solve_body(skel, tracks)
-    finally:
-        solve.plant_feet = real
-    before = seen["motion"]
-    return skel, before, after, foot_contacts(skel, before, seen["speeds"])
+    unplanted = solve.solve_body_unplanted(skel, tracks)
+    before = unplanted.motion
+    return skel, before, unplanted.planted(skel), foot_contacts(skel, before, unplanted.foot_speed_mps)
 
 
 def soles(skel, motion):

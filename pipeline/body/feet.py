@@ -3,7 +3,7 @@ meet them, the toes bend, and no foot goes below the floor.
 
 Inputs: a `Skeleton`, the solved `BodyMotion` of a take (pipeline.body.solve: glTF world, metres,
 Y up, the floor at Y = 0, local rotations (N, J, 4) xyzw, root (N, 3)) and the feet's contacts,
-from their speeds (pipeline.body.foot_contacts). Output (`plant_feet`): the same motion with the
+from their speeds (pipeline.body.foot_contacts). Output (`plant_feet_by_speed`): the same motion with the
 hips translation and rotation and the rotations of the legs, feet and toes changed, the rest kept.
 
   * A planted foot (`_FootModel`): its toes lie flat on the floor where its ball (the toes joint)
@@ -45,9 +45,8 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.spatial.transform import Rotation
 
-from pipeline.body.conditioning import PoseInput
 from pipeline.body.filters import _hold, _lowpass_runs
-from pipeline.body.foot_contacts import FEET, detect_contacts, foot_speeds, frames_per_second, runs_of, seen_legs
+from pipeline.body.foot_contacts import FEET, detect_contacts, frames_per_second, runs_of, seen_legs
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.root_motion import (
     lean_to_clear,
@@ -56,7 +55,6 @@ from pipeline.body.root_motion import (
 )
 from pipeline.body.rotations import _hemisphere, _ramp, _swing, _unit
 from pipeline.body.skeleton import Skeleton
-from pipeline.core.tracks import Tracks
 
 BLEND_S = 0.1                    # IK eases in before and out after a contact over this, seconds
 ROOT_RAMP_S = 0.1                # a contact takes over the root's velocity over this, seconds
@@ -381,16 +379,6 @@ def _carried(correction: Rotation, planted: np.ndarray) -> Rotation:
     frac[idx < known[0]], frac[idx > known[-1]] = 1.0, 0.0
     r0, r1 = correction[before], correction[after]
     return r0 * Rotation.from_rotvec((r0.inv() * r1).as_rotvec() * frac[:, None])
-
-
-def plant_feet(skel: Skeleton, motion: Motion, tracks: Tracks, pin: PoseInput, cam_t: np.ndarray) -> Motion:
-    """The solved motion (a `BodyMotion`) of `tracks` with its feet planted (see the module
-    docstring): `plant_feet_by_speed` with the feet's speeds from the take (`foot_speeds` of its
-    conditioned landmarks pin and the hips in the camera frame cam_t (N, 3), as the solve made
-    them). With several cameras the hips' horizontal path stays the triangulated one (metric,
-    already right): only the legs meet the planted feet."""
-    speeds = foot_speeds(tracks, pin, cam_t, frames_per_second(motion.t_s))
-    return plant_feet_by_speed(skel, motion, speeds, root_follows_feet=not tracks.multiview)
 
 
 def plant_feet_by_speed(skel: Skeleton, motion: Motion, foot_speed_mps: np.ndarray,

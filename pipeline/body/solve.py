@@ -45,7 +45,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.conditioning import PoseInput, _face_rotations, condition_pose, frame_rate
-from pipeline.body.feet import plant_feet
+from pipeline.body.feet import plant_feet_by_speed
 from pipeline.body.filters import (
     LANDMARK_ORDER,
     LANDMARK_WINDOW_S,
@@ -54,6 +54,7 @@ from pipeline.body.filters import (
     _lowpass_runs,
     _savgol_runs,
 )
+from pipeline.body.foot_contacts import foot_speeds, frames_per_second
 from pipeline.body.image_lift import lift_to_image
 from pipeline.body.kinematics import forward_kinematics
 from pipeline.body.landmarks import SEEN, Landmarks, SolvedPose, seen_evidence
@@ -320,15 +321,38 @@ def _finish(skel: Skeleton, pose: SolvedPose, valid: np.ndarray,
 
 
 def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True, image_lift: bool = True) -> BodyMotion:
-    """Joint rotations and root translation of `skel` following the body in `tracks`; image_lift:
-    hold one camera's landmarks to its image first (pipeline.body.image_lift; about 0.7 ms of CPU
-    per frame, so the live stream, which solves a window every frame, goes without)."""
+    """Joint rotations and root translation of `skel` following the body in `tracks`, feet planted
+    (pipeline.body.feet); image_lift: hold one camera's landmarks to its image first
+    (pipeline.body.image_lift; about 0.7 ms of CPU per frame, so the live stream, which solves a
+    window every frame, goes without)."""
+    return solve_body_unplanted(skel, tracks, head_from_face, image_lift).planted(skel)
+
+
+@dataclass
+class UnplantedSolve:
+    """The body solve before its feet are planted: the motion, the feet's speeds (N, 2) m/s,
+    [left, right] (pipeline.body.foot_contacts.foot_speeds) and whether the hips follow the feet
+    (one camera) or keep their triangulated path (several)."""
+
+    motion: BodyMotion
+    foot_speed_mps: np.ndarray
+    root_follows_feet: bool
+
+    def planted(self, skel: Skeleton) -> BodyMotion:
+        """The motion with its feet planted (pipeline.body.feet.plant_feet_by_speed)."""
+        return plant_feet_by_speed(skel, self.motion, self.foot_speed_mps, self.root_follows_feet)
+
+
+def solve_body_unplanted(skel: Skeleton, tracks: Tracks, head_from_face: bool = True,
+                         image_lift: bool = True) -> UnplantedSolve:
+    """solve_body up to its last step, planting the feet (which tests and benchmarks compare with)."""
     n, n_joints = tracks.n_frames, skel.n_joints
     fps = frame_rate(tracks)
     if n == 0:
-        return BodyMotion(np.zeros(0), np.zeros((0, n_joints, 4), np.float32), np.zeros((0, 3), np.float32),
-                          np.zeros(0, bool), np.zeros((0, n_joints), np.float32),
-                          joint_from_view=np.zeros((0, n_joints), bool))
+        empty = BodyMotion(np.zeros(0), np.zeros((0, n_joints, 4), np.float32), np.zeros((0, 3), np.float32),
+                           np.zeros(0, bool), np.zeros((0, n_joints), np.float32),
+                           joint_from_view=np.zeros((0, n_joints), bool))
+        return UnplantedSolve(empty, np.zeros((0, 2)), not tracks.multiview)
     pin = condition_pose(tracks)
     marks, cam_t, level = _prepare_landmarks(skel, tracks, pin, fps, image_lift)
     face_g, face_ok = _face_rotations(tracks, fps) if head_from_face else (Rotation.identity(n), None)
@@ -348,4 +372,5 @@ def solve_body(skel: Skeleton, tracks: Tracks, head_from_face: bool = True, imag
                         root_translation_m=root.astype(np.float32),
                         valid=pin.valid.copy(), joint_confidence=np.clip(confidence, 0, 1).astype(np.float32),
                         level_xyzw=level.as_quat(), joint_from_view=from_view)
-    return plant_feet(skel, motion, tracks, pin, cam_t)  # pipeline.body.feet
+    speeds = foot_speeds(tracks, pin, cam_t, frames_per_second(motion.t_s))
+    return UnplantedSolve(motion, speeds, not tracks.multiview)
