@@ -57,13 +57,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pipeline.body.filters import _savgol_runs
+from pipeline.body.landmarks import inside_image
 from pipeline.body.rotations import MP_TO_GLTF, _frame, _swing, _unit
 from pipeline.core.chunks import CHUNK_FRAMES, per_frame_chunks
 from pipeline.core.tracks import POSE, Tracks
 
 CAMERA_FOV_DEG = 63.0           # field of view across the image's long side, degrees: MediaPipe's
                                 # virtual camera's; phones and webcams have 60-78 (see focal_px)
-INSIDE_IMAGE = (-0.02, 1.02)    # normalised image coordinates counted as inside the frame (2 % margin)
 MIN_FIT_WEIGHT = 0.5            # landmarks fitting the camera: visibility (times inside) at least this
 MIN_FIT_LANDMARKS = 4           # fewer: the frame is not lifted (MediaPipe's landmarks are kept)
 MIN_DEPTH_M = 0.1               # a camera fit this close (or behind the camera) has failed, metres
@@ -164,10 +164,7 @@ def image_rays(image: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
 
 def image_weight(image: np.ndarray, vis: np.ndarray) -> np.ndarray:
     """(...,) weight of each image landmark: its visibility, 0 outside the frame or where unknown."""
-    lo, hi = INSIDE_IMAGE
-    with np.errstate(invalid="ignore"):
-        inside = (image[..., 0] > lo) & (image[..., 0] < hi) & (image[..., 1] > lo) & (image[..., 1] < hi)
-    return np.nan_to_num(np.clip(vis, 0.0, 1.0) * inside)
+    return np.nan_to_num(np.clip(vis, 0.0, 1.0) * inside_image(image))
 
 
 def _projection_jacobian(points: np.ndarray) -> np.ndarray:

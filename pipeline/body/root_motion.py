@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 from pipeline.body.conditioning import VIS_HI, VIS_LO
 from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _hold, _savgol_runs
 from pipeline.body.kinematics import forward_kinematics
+from pipeline.body.landmarks import inside_image
 from pipeline.body.rotations import MP_TO_GLTF, _ramp
 from pipeline.body.skeleton import Skeleton
 from pipeline.core.chunks import per_frame_chunks
@@ -32,7 +33,6 @@ from pipeline.core.tracks import POSE
 
 CAMERA_VFOV_DEG = 63.0           # MediaPipe face geometry's virtual camera
 FIT_MIN_VISIBILITY = 0.5         # landmarks used to place the hips in the camera: at least this visible
-INSIDE_IMAGE = (-0.02, 1.02)     # normalised image coordinates counted as inside (2 % margin)
 FIT_MIN_LANDMARKS = 4            # fewer usable landmarks: no camera translation (NaN)
 MIN_CAMERA_DEPTH_M = 0.1         # a fit this close to the camera (or behind it) has failed
 ROOT_WINDOW_S = 0.5              # Savitzky-Golay window of the root's X/Z, seconds
@@ -69,10 +69,7 @@ def _camera_translation_chunk(image_size: tuple[int, int], image: np.ndarray, wo
     u = image[..., 0] * width
     v = image[..., 1] * height
     wx, wy, wz = (world_mp[..., k] for k in range(3))
-    lo, hi = INSIDE_IMAGE
-    with np.errstate(invalid="ignore"):
-        inside = ((image[..., 0] > lo) & (image[..., 0] < hi)
-                  & (image[..., 1] > lo) & (image[..., 1] < hi))
+    inside = inside_image(image)
     weight = np.where((vis >= FIT_MIN_VISIBILITY) & inside & np.isfinite(u) & np.isfinite(wx), vis, 0.0)
     u, v, wx, wy, wz = (np.nan_to_num(a) for a in (u, v, wx, wy, wz))
     # Rows: [f, 0, cx - u] t = (u - cx) Z - f X   and   [0, f, cy - v] t = (v - cy) Z - f Y
