@@ -36,13 +36,13 @@ import numpy as np
 from scipy.ndimage import median_filter
 from scipy.spatial.transform import Rotation
 
-from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _run_bounds, _savgol_runs
+from pipeline.body.filters import LANDMARK_ORDER, LANDMARK_WINDOW_S, _savgol_runs
 from pipeline.body.rotations import MP_TO_GLTF, _hemisphere, _unit
+from pipeline.body.screening import glitch_runs
 from pipeline.core.tracks import MIRROR_LANDMARKS, POSE, Tracks, gap_spans
 
 VIS_LO, VIS_HI = 0.5, 0.7        # visibility ramp: below LO the relaxed default, above HI tracked
 DEFAULT_FPS = 30.0        # frame rate assumed when the tracks do not say, frames per second
-MIN_RUN_FRAMES = 3        # shorter runs of tracked frames are MediaPipe glitches
 SWAP_PRIOR_M = 0.005      # Viterbi: cost of reading a frame with swapped labels, metres of mean motion
 IMAGE_TORSO_M = 0.5       # Viterbi: image motion in torso lengths counts as this many metres (a torso)
 FACING_AWAY_EVIDENCE = 0.5  # `_facing_away` score above which a frame with a tracked face is mirrored
@@ -78,7 +78,7 @@ class PoseInput:
                 not valid.
     image:      (N, 33, 3) float64 normalised image landmarks, relabelled like world_mp.
     visibility: (N, 33) float64, relabelled like world_mp.
-    valid:      (N,) bool, a body was tracked (runs shorter than MIN_RUN_FRAMES are dropped).
+    valid:      (N,) bool, a body was tracked (glitch runs, pipeline.body.screening, are dropped).
     flipped:    (N,) bool, MediaPipe's reading was mirrored (left/right swapped, depth negated):
                 it faced away while the face tracker saw the face.
     outlier:    (N,) bool, the frame jumped away from its neighbours and was interpolated.
@@ -187,17 +187,6 @@ def _evidently_mirrored(world: np.ndarray, face_valid: np.ndarray) -> np.ndarray
     return np.asarray(face_valid, bool) & (_facing_away(world) > FACING_AWAY_EVIDENCE)
 
 
-def _drop_glitch_runs(valid: np.ndarray) -> None:
-    """Mark runs of fewer than MIN_RUN_FRAMES valid frames (N,) bool invalid, in place, unless the
-    take has no longer run."""
-    starts, ends = _run_bounds(valid)
-    lens = ends - starts
-    if len(lens) and lens.max() >= MIN_RUN_FRAMES:
-        for s, e in zip(starts, ends):
-            if e - s < MIN_RUN_FRAMES:
-                valid[s:e] = False  # a frame or two of body amid nothing: a glitch
-
-
 def _jumping_frames(world: np.ndarray, vis: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     """(n,) bool: the tracked frames `idx` whose landmarks (world (n, 33, 3) metres, vis (n, 33))
     are farther than OUTLIER_M (visibility-weighted mean) from their temporal median."""
@@ -244,7 +233,7 @@ def condition_pose(tracks: Tracks) -> PoseInput:
     world = tracks.pose_world_m.astype(np.float64)
     image = tracks.pose_image.astype(np.float64)
     vis = np.nan_to_num(tracks.pose_visibility.astype(np.float64))
-    _drop_glitch_runs(valid)
+    valid &= ~glitch_runs(valid)  # a frame or two of body amid nothing
     world[~valid] = np.nan
     n = len(valid)
     flipped, swapped, outlier = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)

@@ -161,7 +161,7 @@ def _runs(valid: np.ndarray, cuts: np.ndarray | None = None) -> list[tuple[int, 
     return spans
 
 
-def _glitch_runs(valid: np.ndarray) -> np.ndarray:
+def glitch_runs(valid: np.ndarray) -> np.ndarray:
     """(N,) bool: frames of runs shorter than MIN_RUN_FRAMES, unless no run is longer."""
     spans = _runs(valid)
     out = np.zeros(len(valid), bool)
@@ -331,7 +331,7 @@ def screen_reasons(tracks: Tracks, ongoing: bool = False) -> tuple[np.ndarray, n
     take = _Take(tracks, ongoing)
     pose_reason, face_reason = np.full(take.n, "", object), np.full(take.n, "", object)
     pose_ok, face_ok = take.pose.copy(), take.face.copy()
-    _reject(pose_reason, pose_ok, _glitch_runs(pose_ok), "glitch_run")
+    _reject(pose_reason, pose_ok, glitch_runs(pose_ok), "glitch_run")
     _reject(pose_reason, pose_ok, _jumps(take, pose_ok), "jump")
     for name, rule in (("hips_at_shoulders", _lying), ("unstable_bones", _unstable),
                        ("bone_lengths", _far_from_skeleton)):
@@ -343,8 +343,8 @@ def screen_reasons(tracks: Tracks, ongoing: bool = False) -> tuple[np.ndarray, n
     lookalike = np.isin(pose_reason, LOOKALIKE) & take.face_on_head()
     _reject(face_reason, face_ok, lookalike, "on_rejected_figure")
     _reject(face_reason, face_ok, _static(take, face_ok & ~pose_ok, body=False), "static_figure")
-    _reject(face_reason, face_ok, _glitch_runs(face_ok), "glitch_run")
-    _reject(pose_reason, pose_ok, _glitch_runs(pose_ok), "glitch_run")  # runs cut short by the rules
+    _reject(face_reason, face_ok, glitch_runs(face_ok), "glitch_run")
+    _reject(pose_reason, pose_ok, glitch_runs(pose_ok), "glitch_run")  # runs cut short by the rules
     return pose_reason, face_reason
 
 
