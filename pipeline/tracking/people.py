@@ -93,12 +93,10 @@ class LandmarkerSource:
         this frame when there is one."""
         self.runs["one"] += 1
         self.last_one_ms = ms
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            result = ahead[1].result()  # also frees the landmarker when that run was for another frame
-            if ahead[0] == ms:
-                self.runs["one_ahead"] += 1
-                return self._parse(result)
+        ahead_ms, result = self.settle()  # also frees the landmarker when that run was for another frame
+        if ahead_ms == ms:
+            self.runs["one_ahead"] += 1
+            return self._parse(result)
         return self._parse(self._landmarker("one").detect_for_video(image, ms))
 
     def ahead(self, image, ms: int, executor) -> None:
@@ -108,11 +106,11 @@ class LandmarkerSource:
         self.settle()
         self._ahead = (ms, executor.submit(self._landmarker("one").detect_for_video, image, ms))
 
-    def settle(self) -> None:
-        """Wait for a run started ahead and not taken (a landmarker runs in one thread at a time)."""
+    def settle(self) -> tuple[int | None, object]:
+        """Wait for a run started ahead and not yet taken (a landmarker runs in one thread at a
+        time): (its frame's ms, its raw result), or (None, None) when there is none."""
         ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead[1].result()
+        return (ahead[0], ahead[1].result()) if ahead is not None else (None, None)
 
     def several(self, image, ms: int) -> list:
         """Every face / body the several-results VIDEO landmarker finds (one-result when max_people is 1)."""
