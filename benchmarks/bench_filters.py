@@ -85,11 +85,8 @@ from pipeline.core.one_euro import (  # noqa: E402
     OneEuroParams,
     PoseSmoother,
     RotationOneEuro,
-    normalise_quat,
-    quat_conjugate,
-    quat_log,
-    quat_multiply,
 )
+from pipeline.core.quaternions import normalise_quat, quat_conjugate, quat_log, quat_multiply  # noqa: E402
 from pipeline.core.samples import fetch  # noqa: E402
 from pipeline.core.tracks import Tracks, fill_short_gaps  # noqa: E402
 from pipeline.face.latent_rig import latent_expression, load_model, observed_scores  # noqa: E402

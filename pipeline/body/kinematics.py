@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from pipeline.core.mesh import SkinnedMesh
+from pipeline.core.quaternions import normalise_quat, quat_apply, quat_multiply
 
 
 def rest_world(parents, rest_local_m) -> np.ndarray:
@@ -31,28 +32,21 @@ def forward_kinematics(parents, rest_local_m, local_xyzw: np.ndarray,
                        root_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions (N, J, 3) float64 and global rotations (N, J, 4) xyzw of N frames of local
     rotations (N, J, 4) with the root joint at root_m (N, 3)."""
-    n, n_joints = local_xyzw.shape[:2]
-    pos = np.zeros((n, n_joints, 3))
-    glob: list[Rotation] = []
-    for j in range(n_joints):
-        local = Rotation.from_quat(np.asarray(local_xyzw[:, j], np.float64))
-        p = parents[j]
-        if p < 0:
-            glob.append(local)
-            pos[:, j] = root_m
-        else:
-            glob.append(glob[p] * local)
-            pos[:, j] = pos[:, p] + glob[p].apply(rest_local_m[j])
-    return pos, np.stack([g.as_quat() for g in glob], axis=1)
+    glob = global_rotations(parents, local_xyzw)
+    rest_local = np.asarray(rest_local_m, np.float64)
+    pos = np.zeros(glob.shape[:2] + (3,))
+    for j, p in enumerate(parents):
+        pos[:, j] = root_m if p < 0 else pos[:, p] + quat_apply(glob[:, p], rest_local[j])
+    return pos, glob
 
 
 def global_rotations(parents, local_xyzw: np.ndarray) -> np.ndarray:
-    """(N, J, 4) xyzw world rotations from local ones (N, J, 4)."""
-    glob: list[Rotation] = []
+    """(N, J, 4) xyzw world rotations from local ones (N, J, 4) (normalised first)."""
+    local = normalise_quat(local_xyzw)
+    glob = np.empty_like(local)
     for j, p in enumerate(parents):
-        local = Rotation.from_quat(local_xyzw[:, j])
-        glob.append(local if p < 0 else glob[p] * local)
-    return np.stack([g.as_quat() for g in glob], axis=1)
+        glob[:, j] = local[:, j] if p < 0 else quat_multiply(glob[:, p], local[:, j])
+    return glob
 
 
 def joint_world_matrices(parents, rest_local_m, local_quats_xyzw, root_translation_m) -> np.ndarray:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from pipeline.core.quaternions import slerp_one, turn_toward
+
 MP_TO_GLTF = np.array([1.0, -1.0, -1.0])  # MediaPipe world axes -> glTF axes (a half turn about X)
 
 # `_swing`: angle from the rest direction (degrees) where the shortest arc starts to be replaced by
@@ -157,7 +159,7 @@ def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s:
     as seen. Decaying from the previous frame's rotation (not from the last seen view) keeps a bone
     that fades out moving toward rest: holding the last seen view pulled a forearm leaving the crop
     back to a pose 3 degrees farther from rest in one frame (s2d_seated). From each unseen frame
-    until it meets the view again the bone turns at most CATCH_UP_DEG_PER_S (`_toward`), except
+    until it meets the view again the bone turns at most CATCH_UP_DEG_PER_S (`turn_toward`), except
     in the first frame with a body after frames without one (clock_s not advancing), which is
     taken as it is, as elsewhere in the solve.
     """
@@ -176,29 +178,13 @@ def _ease_unseen(view: Rotation, weight: np.ndarray, default: Rotation, clock_s:
         if seen[k]:
             target = vq[k]
         else:
-            base = dq[k] if k == 0 else _slerp(dq[k], out[k - 1], np.exp(-dt[k] / tau_s))
-            target = _slerp(base, vq[k], blend[k])
+            base = dq[k] if k == 0 else slerp_one(dq[k], out[k - 1], np.exp(-dt[k] / tau_s))
+            target = slerp_one(base, vq[k], blend[k])
             catching = k > 0
         if k == 0 or (k >= 2 and dt[k - 1] == 0 and dt[k] > 0):  # the start, or a body back after none
             out[k] = target  # (the pose was held meanwhile: a new one is no motion to limit)
             catching = not seen[k]
             continue
-        out[k], met = _toward(out[k - 1], target, limit[k])
+        out[k], met = turn_toward(out[k - 1], target, limit[k])
         catching = not (met and seen[k])
     return Rotation.from_quat(out)
-
-
-def _slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """xyzw quaternion of the rotation t of the way from a (t = 0) to b (t = 1)."""
-    ra = Rotation.from_quat(a)
-    return (ra * Rotation.from_rotvec((ra.inv() * Rotation.from_quat(b)).as_rotvec() * t)).as_quat()
-
-
-def _toward(a: np.ndarray, b: np.ndarray, max_rad: float) -> tuple[np.ndarray, bool]:
-    """(xyzw quaternion turned from a toward b by at most max_rad radians, whether it reached b)."""
-    ra = Rotation.from_quat(a)
-    step = (ra.inv() * Rotation.from_quat(b)).as_rotvec()
-    angle = float(np.linalg.norm(step))
-    if angle <= max_rad:
-        return b, True
-    return (ra * Rotation.from_rotvec(step * max_rad / angle)).as_quat(), False

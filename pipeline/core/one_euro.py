@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.core.quaternions import normalise_quat, quat_conjugate, quat_exp, quat_log, quat_multiply
+
 MIN_DT_S = 1e-4          # s: shortest time step (a repeated timestamp would divide by zero)
 MAX_DT_S = 1.0           # s: a longer pause (the stream stopped) restarts the filter on the new frame
-SMALL_ANGLE_RAD = 1e-9   # below this rotation angle exp/log use their first-order series
 
 
 def smoothing_factor(cutoff_hz: np.ndarray | float, dt_s: float) -> np.ndarray | float:
@@ -77,46 +78,6 @@ class OneEuroFilter:
         self._y = self._y + alpha * (x - self._y)
         self._x, self._t = x.copy(), float(t_s)
         return self._y.copy()
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a * b of xyzw quaternions (..., 4) (b applied first, then a)."""
-    ax, ay, az, aw = np.moveaxis(a, -1, 0)
-    bx, by, bz, bw = np.moveaxis(b, -1, 0)
-    return np.stack([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz], axis=-1)
-
-
-def quat_conjugate(q: np.ndarray) -> np.ndarray:
-    """Inverse of unit xyzw quaternions (..., 4)."""
-    return q * np.array([-1.0, -1.0, -1.0, 1.0])
-
-
-def quat_log(q: np.ndarray) -> np.ndarray:
-    """Rotation vectors (..., 3) (axis * angle, radians, angle in [0, pi]) of unit xyzw quaternions."""
-    q = np.where(q[..., 3:] < 0, -q, q)  # the short way round
-    s = np.linalg.norm(q[..., :3], axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[..., 3:])
-    scale = np.where(s > SMALL_ANGLE_RAD, angle / np.maximum(s, SMALL_ANGLE_RAD), 2.0)
-    return q[..., :3] * scale
-
-
-def quat_exp(v: np.ndarray) -> np.ndarray:
-    """Unit xyzw quaternions (..., 4) of rotation vectors v (..., 3) (radians)."""
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
-    half = 0.5 * angle
-    scale = np.where(angle > SMALL_ANGLE_RAD, np.sin(half) / np.maximum(angle, SMALL_ANGLE_RAD), 0.5)
-    return np.concatenate([v * scale, np.cos(half)], axis=-1)
-
-
-def normalise_quat(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions (..., 4); a zero or non-finite row becomes identity."""
-    q = np.asarray(q, np.float64)
-    n = np.linalg.norm(q, axis=-1, keepdims=True)
-    ok = np.isfinite(n) & (n > 1e-12)
-    return np.where(ok, q / np.where(ok, n, 1.0), np.array([0.0, 0.0, 0.0, 1.0]))
 
 
 class RotationOneEuro:
