@@ -91,7 +91,7 @@ from pipeline.core.samples import fetch  # noqa: E402
 from pipeline.core.tracks import Tracks, fill_short_gaps  # noqa: E402
 from pipeline.face.latent_rig import latent_expression, load_model, observed_scores  # noqa: E402
 from pipeline.face.latent_track import LatentParams  # noqa: E402
-from pipeline.live.vmc import LIVE_ROTATIONS_FILTER, LIVE_WEIGHTS_FILTER, LivePoser  # noqa: E402
+from pipeline.live.poser import LIVE_ROTATIONS_FILTER, LIVE_WEIGHTS_FILTER, LivePoser  # noqa: E402
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult  # noqa: E402
 from pipeline.tracking.video import track_video  # noqa: E402
 

@@ -18,7 +18,8 @@ from vmc_receiver import Receiver
 
 from pipeline.core.one_euro import OneEuroFilter, OneEuroParams, RotationOneEuro
 from pipeline.core.tracks import ARKIT_NAMES, Tracks
-from pipeline.live.vmc import LivePoser, LiveVMCStreamer
+from pipeline.live.poser import LivePoser
+from pipeline.live.vmc import LiveVMCStreamer
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult
 
 LAG_STEP_FRAMES = 0.1
@@ -197,14 +198,52 @@ def test_the_body_solve_keeps_to_its_cpu_share(tracked):
 
 
 
+def test_the_body_solved_in_its_own_process_is_the_newest_window_solve(tracked, streams):
+    """In a separate process (what the live capture uses) the body is the solve of a window that ends
+    at or before the frame: every frame's body is the in-thread solve of some frame up to it (the
+    rest pose before the first), taken within a few frames, and frames do not wait for solves."""
+    tr = tracked("wolfgang")
+    n, frame_s = 90, 1.0 / 30
+    results = frame_results(tr, n)
+    _, ref = streams("wolfgang", n, False)  # every frame solved in turn
+    poser = LivePoser(image_size=tr.image_size, smooth=False, solve_process=True)
+    try:
+        assert poser.wait_ready()
+        got, spent, t0 = [], [], time.monotonic()
+        for i, r in enumerate(results):  # in real time, as a 30 fps camera delivers them
+            time.sleep(max(0.0, t0 + i * frame_s - time.monotonic()))
+            c = time.monotonic()
+            got.append(poser.pose(r, r.t_s)[1])
+            spent.append(time.monotonic() - c)
+    finally:
+        poser.close()
+    body = [j for j, name in enumerate(poser.skel.names) if not name.endswith("Eye")]  # eyes: this frame's weights
+    rest = poser._rest_pose()[body]
+    lags = []
+    for i, q in enumerate(got):
+        same = [k for k in range(i + 1) if np.allclose(q[body], ref[k][body], atol=1e-9)]
+        if same:
+            lags.append(i - same[-1])
+        else:
+            assert not lags and np.allclose(q[body], rest), f"frame {i}: neither a solve up to it nor the rest pose"
+    each_ms = poser.body_cpu_s / max(poser.body_solves, 1) * 1000
+    print(f"process solves {poser.body_solves} ({each_ms:.0f} ms CPU each), frames from a solve {len(lags)}/{n}, "
+          f"lag median {np.median(lags)} frames, frames' own time p90 {np.percentile(spent, 90) * 1000:.1f} ms")
+    assert poser.body_solves >= n // 10
+    assert len(lags) >= n // 2
+    assert np.median(lags) <= 5  # 1/6 s at 30 fps
+    assert np.percentile(spent, 90) < 0.01  # frames do not wait for solves (each takes 20-40 ms)
+
+
 def test_vmc_receives_the_filtered_stream(tracked, streams):
     tr = tracked("wolfgang")
     n = 120
     results = frame_results(tr, n)
     rx = Receiver()
     try:
-        # no CPU cap: every frame solved, as in the reference stream
-        streamer = LiveVMCStreamer(port=rx.port, image_size=tr.image_size, max_queue=n, body_cpu_share=None)
+        # no CPU cap, in the sender thread: every frame solved, as in the reference stream
+        streamer = LiveVMCStreamer(port=rx.port, image_size=tr.image_size, max_queue=n, body_cpu_share=None,
+                                   solve_process=False)
         for r in results:
             streamer.on_frame(r)
         streamer.close(timeout=60)

@@ -114,9 +114,16 @@ def test_live_capture_figures(readme):
     _assert_quoted(readme, f"a full-body camera: {_live(runs[('sports2d',)][0])}")
     both = runs[("sports2d", "wolfgang")]
     _assert_quoted(readme, f"two cameras: {_live(both[0])} (full body) and {_live(both[1])} (head and shoulders)")
-    vmc = _results("filters")["capture"]["takes"].values()
-    _assert_quoted(readme, f"tracked at {_span([t['fps_tracked'] for t in vmc], '{:.1f}')} fps with "
-                   f"{_span([t['latency_ms']['p95'] for t in vmc])} ms p95")
+    cap = _results("filters")["capture"]
+    head, body = cap["takes"]["wolfgang"], cap["takes"]["sports2d"]
+    _assert_quoted(readme, f"the head-and-shoulders camera is tracked at {head['fps_tracked']:.1f} fps "
+                   f"({cap['without_vmc']['wolfgang']['fps_tracked']:.1f} in the same run without VMC), result p95 "
+                   f"{head['latency_ms']['p95']:.0f} ms, capture to VMC bundle sent p95 "
+                   f"{head['vmc']['capture_to_sent_ms']['p95']:.0f} ms")
+    _assert_quoted(readme, f"the full-body camera at {body['fps_tracked']:.1f} fps "
+                   f"({cap['without_vmc']['sports2d']['fps_tracked']:.1f} without;")
+    _assert_quoted(readme, f"capture to sent p95 {body['vmc']['capture_to_sent_ms']['p95']:.0f} ms")
+    _assert_quoted(readme, f"the body updated in {head['vmc']['body_solves']} of {head['vmc']['frames_sent']} frames")
 
 
 def test_filter_figures(readme):

@@ -23,7 +23,7 @@ from pipeline.body.framing import FRAMINGS, PARTS, framing_report
 from pipeline.body.screening import STATIC_WINDOW_S, screen_reasons, screen_tracks
 from pipeline.core.errors import NothingTrackedError
 from pipeline.core.tracks import Tracks, fill_short_gaps
-from pipeline.live.vmc import LivePoser
+from pipeline.live.poser import LivePoser
 from pipeline.session.stages import check_and_fill, check_trackable
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult
 from pipeline.tracking.video import track_stream

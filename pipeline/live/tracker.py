@@ -138,13 +138,16 @@ class LiveTracker:
             self.vmc = LiveVMCStreamer(*parse_target(opts.vmc), image_size=sizes[0])
 
     def load(self) -> None:
-        """Start the workers and wait until both models of every camera are loaded."""
+        """Start the workers and wait until both models of every camera are loaded (and the VMC
+        stream's body solve process has started)."""
         for w in self._workers:
             w.start()
         for w in self._workers:
             w.ready.wait()
             if w.error is not None:
                 raise w.error
+        if self.vmc is not None:
+            self.vmc.wait_ready()  # the body streams from the first frame (its process started meanwhile)
 
     def start(self, t0: float) -> None:
         self.t0[0] = t0

@@ -23,11 +23,10 @@ Sending goes to 127.0.0.1:39539 (VMC's default port) unless another host is name
 bound or listened to. Two entry points:
   * `LiveVMCStreamer.on_frame(result)`: for the live capture loop, per tracked frame
     (pipeline.tracking.tracker.FrameResult). Never blocks: the frame is handed to a sender thread that
-    solves the body pose over the last `window_s` of frames (pipeline.body.solve; 20-40 ms of CPU on a
-    busy 2-core machine, benchmarks/bench_filters.py; kept within LIVE_BODY_CPU_SHARE of a core), smooths
-    weights and rotations causally (`LivePoser`: One Euro filters, pipeline.core.one_euro, settings
-    LIVE_WEIGHTS_FILTER and LIVE_ROTATIONS_FILTER) and sends; if it falls behind, older frames are
-    dropped (counted).
+    poses it (pipeline.live.poser.LivePoser: the body solved over the last `window_s` of frames in a
+    separate process within LIVE_BODY_CPU_SHARE of a core, the newest solve taken; weights and
+    rotations smoothed causally by One Euro filters, LIVE_WEIGHTS_FILTER and LIVE_ROTATIONS_FILTER)
+    and sends; if it falls behind, older frames are dropped (counted).
   * `stream_session(session_dir)` / `python -m pipeline.vmc SESSION_DIR`: replays a processed
     take (its avatar.glb) in real time, e.g. into VSeeFace, unchanged (the batch take is already
     smoothed without lag).
@@ -37,7 +36,6 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,37 +43,14 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 
-from pipeline.body.screening import UNSTABLE_WINDOW_S, screen_tracks
-from pipeline.body.skeleton import build_skeleton
-from pipeline.body.solve import solve_body
-from pipeline.core.one_euro import OneEuroParams, PoseSmoother
-from pipeline.core.tracks import ARKIT_NAMES, BLENDSHAPE_NAMES, Tracks
+from pipeline.core.tracks import ARKIT_NAMES
 from pipeline.export.session_take import load_session_take
 from pipeline.export.vrm_expressions import VRM0_NAMES, perfect_sync_name, preset_weights
-from pipeline.face.weights import eye_rotations, morph_weights
-from pipeline.tracking.tracker import store_result
+from pipeline.live.poser import LIVE_BODY_CPU_SHARE, LivePoser
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
 BLEND_SETS = ("perfectsync", "arkit", "vrm0", "vrm1")
-FALLBACK_FPS = 30.0  # frame rate of a live window whose timestamps give none (one frame, or not increasing)
-# Causal smoothing of the live stream (One Euro: cut-off when still in Hz, its rise with speed).
-# Chosen by benchmarks/bench_filters.py on real takes (weights: wolfgang, cap12; rotations: wolfgang,
-# sports2d, p2s_cam01, cap12) against the batch (zero-lag) solve of each take: the least mean over
-# the takes of (jitter while slow / raw's + error / raw's), ties within 1 % to the least lag.
-# About half the raw stream's jitter for 5-20 ms of added lag; benchmarks/results/filters.md.
-LIVE_WEIGHTS_FILTER = OneEuroParams(min_cutoff_hz=3.0, beta=30.0)    # beta per weight unit per second
-LIVE_ROTATIONS_FILTER = OneEuroParams(min_cutoff_hz=8.0, beta=0.3)   # beta per rad/s of the joint
-# The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share), so the
-# tracker (1.1 cores at 30 fps with decoding and recording on a 2-core machine) keeps the rest:
-# one 720p camera with VMC tracked at 18 / 22 fps with 0.5 / 0.25 here (wolfgang), 29 without VMC
-# (benchmarks/results/filters.md); the body then updates every 2-4 frames, the filters in between.
-LIVE_BODY_CPU_SHARE = 0.25
-# The live body is screened for look-alikes (pipeline.body.screening) over this much of the stream:
-# its bone-stability rule judges 2 s windows (UNSTABLE_WINDOW_S). On real tracks, per live window:
-# people kept in 100 % of wolfgang's, cap12's and Pose2Sim cam01's frames (Sports2D's: 88 %, the
-# first half second of its tiny, jittery figure), bigbuckbunny's cartoon rabbit rejected in 91 %.
-LIVE_SCREENING_S = UNSTABLE_WINDOW_S
 
 
 def parse_target(text: str | None) -> tuple[str, int]:
@@ -205,129 +180,15 @@ class VMCSender:
             sock.close()
 
 
-class LivePoser:
-    """Each tracked frame's pose for the live stream, from that frame and the ones before it only.
-
-    `pose(result, t_s)` -> (weights (51,) in [0, 1], local rotations (J, 4) xyzw unit quaternions
-    relative to the T-pose (glTF frame), hips position (3,) metres): blendshape weights from the
-    frame's scores (pipeline.face.weights.morph_weights; neutral without a face) and, with
-    `body=True`, the newest frame of a body solved over the last `window_s` seconds
-    (pipeline.body.solve on a short Tracks window, screened for look-alikes such as cartoons over
-    the last LIVE_SCREENING_S, pipeline.body.screening; the hips stay at their rest position, receivers
-    move the avatar themselves). With `smooth=True` the weights and rotations then go through
-    causal One Euro filters (LIVE_WEIGHTS_FILTER, LIVE_ROTATIONS_FILTER); the eyes follow the
-    (smoothed) eyeLook* weights. Calls must come in time order (one stream).
-
-    The body solve is the costly part (tens of ms of CPU per frame, against microseconds for the
-    filters). `body_cpu_share` (a fraction of one core, None: no limit) caps it so that the stream
-    never takes the CPU the tracker needs: after a solve that took c seconds of this thread's CPU,
-    the next one waits until c / body_cpu_share seconds have passed, and the frames in between keep
-    the last solved body (the weights, eyes and filters still run every frame). `body_solves`
-    counts the solves, `body_held` the frames that kept the last one, `body_cpu_s` the solves' CPU
-    seconds.
-
-    skeleton: a pipeline.body.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
-    the rotations on their own avatar anyway). image_size: the tracked image's (width, height).
-    """
-
-    def __init__(self, skeleton=None, image_size=(1280, 720), body: bool = True, window_s: float = 0.5,
-                 smooth: bool = True, body_cpu_share: float | None = None):
-        self.skel = skeleton or build_skeleton(None)
-        self.image_size = tuple(image_size)
-        self.body = body
-        self.window_s = window_s
-        self.smoother = PoseSmoother(LIVE_WEIGHTS_FILTER, LIVE_ROTATIONS_FILTER) if smooth else None
-        self.body_cpu_share = body_cpu_share
-        self.body_solves = 0
-        self.body_held = 0
-        self.body_cpu_s = 0.0
-        self._history: collections.deque = collections.deque()
-        self._eyes = [self.skel.index("leftEye"), self.skel.index("rightEye")]
-        self._last_body = None
-        self._rest: np.ndarray | None = None
-        self._next_solve_s = -np.inf   # time.monotonic() before which the next solve waits
-
-    def pose(self, result, t_s: float):
-        """(weights (51,), local rotations (J, 4), hips position (3,)) of one frame."""
-        face = result.face
-        bs = face.blendshapes[None] if face is not None else np.full((1, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
-        w = morph_weights(bs, np.array([face is not None]))[0].astype(np.float64)
-        rot = self._body_pose(result, t_s) if self.body else None
-        if rot is None and self.body:
-            rot = self._rest_pose()  # nobody in view: the relaxed rest pose, as a batch take shows
-        if rot is None:
-            rot = np.tile([0.0, 0.0, 0.0, 1.0], (self.skel.n_joints, 1))
-        rot = np.array(rot, np.float64)
-        if self.smoother is not None:
-            w, rot = self.smoother.update(w, rot, t_s)
-        rot[self._eyes] = eye_rotations(w[None])[0]
-        return w, rot, self.skel.rest_local_m[0]
-
-    def _rest_pose(self) -> np.ndarray:
-        """(J, 4) the body solve's pose of a frame without anybody (arms down, standing)."""
-        if self._rest is None:
-            self._rest = solve_body(self.skel, Tracks.empty(1, FALLBACK_FPS, self.image_size, "live"),
-                                    image_lift=False).local_rotations[0]
-        return self._rest
-
-    def _body_pose(self, result, t_s: float):
-        """The frame's local joint rotations (J, 4): solved (`_solve`), or the last solved ones while
-        the CPU budget (body_cpu_share) waits; None while nothing was ever solved."""
-        h = self._history
-        h.append((t_s, result))
-        while h and t_s - h[0][0] > max(self.window_s, LIVE_SCREENING_S):
-            h.popleft()
-        now = time.monotonic()
-        if self.body_cpu_share is not None and self._last_body is not None and now < self._next_solve_s:
-            self.body_held += 1
-            return self._last_body
-        cpu0 = time.thread_time()
-        rot = self._solve(result)
-        spent_s = time.thread_time() - cpu0
-        self.body_cpu_s += spent_s
-        if self.body_cpu_share is not None:
-            self._next_solve_s = now + spent_s / self.body_cpu_share
-        self.body_solves += 1
-        self._last_body = rot
-        return rot
-
-    def _solve(self, result):
-        """The newest frame's local joint rotations (J, 4) from the body solved over the frames of
-        the last window_s seconds, screened (pipeline.body.screening) over the last
-        LIVE_SCREENING_S; None when they hold neither a body nor this frame's face."""
-        h = self._history
-        if not any(r.pose is not None for _, r in h) and result.face is None:
-            return None
-        n = len(h)
-        ts = np.array([t for t, _ in h])
-        fps = 1.0 / float(np.median(np.diff(ts))) if n > 1 and np.all(np.diff(ts) > 0) else FALLBACK_FPS
-        tr = Tracks.empty(n, fps, self.image_size, "live")
-        tr.t_s[:] = ts
-        for i, (_, r) in enumerate(h):
-            store_result(tr, i, r)
-        tr = _last_seconds(screen_tracks(tr, ongoing=True), self.window_s)
-        motion = solve_body(self.skel, tr, image_lift=False)  # the lift costs too much per live frame
-        return motion.local_rotations[-1]
-
-
-def _last_seconds(tracks: Tracks, seconds: float) -> Tracks:
-    """The frames of `tracks` in its last `seconds` (t_s within that of the last frame's)."""
-    keep = tracks.t_s >= tracks.t_s[-1] - seconds
-    n = tracks.n_frames
-    out = replace(tracks, **{f.name: getattr(tracks, f.name)[keep] for f in fields(tracks)
-                             if isinstance(getattr(tracks, f.name), np.ndarray) and len(getattr(tracks, f.name)) == n})
-    ts = out.t_s
-    out.duration_s = float(ts[-1] - ts[0] + 1.0 / out.fps)
-    return out
-
-
 class LiveVMCStreamer:
     """VMC output of the live capture loop. Call `on_frame(result)` with every FrameResult of
     the tracker (pipeline.tracking.tracker); it returns at once. A sender thread turns the newest frames
     into a pose (`LivePoser`: weights, eyes, and with `body=True` the body solved over the last
-    `window_s` seconds within `body_cpu_share` of a core; smoothed causally unless `smooth=False`),
-    then sends one bundle per frame.
-    `close()` stops the thread. Counters: received, sent, dropped (stale frames skipped when the
+    `window_s` seconds within `body_cpu_share` of a core, in a separate process unless
+    `solve_process=False` (then in the sender thread: every frame waits for its solve when the share
+    is None, as the tests' reference streams do); smoothed causally unless `smooth=False`), then
+    sends one bundle per frame. `wait_ready()` waits until the solve process has started.
+    `close()` stops the thread and the process. Counters: received, sent, dropped (stale frames skipped when the
     thread falls behind), errors; `latency_s` holds, per sent frame whose capture time was given,
     the seconds from capture to the bundle leaving (time.monotonic clock).
 
@@ -338,9 +199,9 @@ class LiveVMCStreamer:
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",),
                  body: bool = True, skeleton=None, image_size=(1280, 720), window_s: float = 0.5,
                  max_queue: int = 2, sender: VMCSender | None = None, smooth: bool = True,
-                 body_cpu_share: float | None = LIVE_BODY_CPU_SHARE):
+                 body_cpu_share: float | None = LIVE_BODY_CPU_SHARE, solve_process: bool = True):
         self.sender = sender or VMCSender(host, port, blend_sets)
-        self.poser = LivePoser(skeleton, image_size, body, window_s, smooth, body_cpu_share)
+        self.poser = LivePoser(skeleton, image_size, body, window_s, smooth, body_cpu_share, solve_process)
         self.skel = self.poser.skel
         self._queue: collections.deque = collections.deque(maxlen=max_queue)
         self._cond = threading.Condition()
@@ -393,11 +254,16 @@ class LiveVMCStreamer:
         w, rot, hips = self.pose(result, t_s)
         self.sender.send_frame(t_s - self._t0, w, self.skel.names, self.skel.rest_local_m, rot, hips)
 
+    def wait_ready(self) -> bool:
+        """Wait until the body solve process (if any) has started; whether it has."""
+        return self.poser.wait_ready()
+
     def close(self, timeout: float = 2.0) -> None:
         with self._cond:
             self._stop = True
             self._cond.notify()
         self._thread.join(timeout)
+        self.poser.close()
         self.sender.close()
 
     def __enter__(self):
