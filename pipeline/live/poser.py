@@ -137,6 +137,11 @@ class LivePoser:
         self.remember(result, t_s)
         return self._solve(result)
 
+    @property
+    def body_error(self) -> str | None:
+        """The last error of the solve process's solves (None: none, or no process)."""
+        return self._process.error if self._process is not None else None
+
     def wait_ready(self) -> bool:
         """Wait until the solve process (if any) has started; whether it has."""
         return self._process is None or self._process.wait_ready()

@@ -210,6 +210,7 @@ class LiveTracker:
                 "frames_sent": v.sent, "dropped_stale": v.dropped, "errors": v.errors,
                 "last_error": v.last_error, "smoothing": v.poser.smoother is not None,
                 "body_solves": v.poser.body_solves, "body_held": v.poser.body_held,
+                "body_solve_error": v.poser.body_error,
                 "capture_to_sent_ms": latency}
 
     def stop(self) -> None:

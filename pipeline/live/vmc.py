@@ -255,8 +255,13 @@ class LiveVMCStreamer:
         self.sender.send_frame(t_s - self._t0, w, self.skel.names, self.skel.rest_local_m, rot, hips)
 
     def wait_ready(self) -> bool:
-        """Wait until the body solve process (if any) has started; whether it has."""
-        return self.poser.wait_ready()
+        """Wait until the body solve process (if any) has started; whether it has (if not, the
+        stream goes on with the body at rest, and says so in `last_error`)."""
+        ready = self.poser.wait_ready()
+        if not ready:
+            self.errors += 1
+            self.last_error = "the body solve process did not start: the body stays at rest"
+        return ready
 
     def close(self, timeout: float = 2.0) -> None:
         with self._cond:
