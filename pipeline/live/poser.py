@@ -315,7 +315,9 @@ def _newest_frames(inbox, parent_pid: int) -> list | None:
         except queue.Empty:
             if os.getppid() != parent_pid:
                 return None
-    with contextlib.suppress(queue.Empty):
+        except (EOFError, OSError):  # the parent's end of the queue is gone
+            return None
+    with contextlib.suppress(queue.Empty, EOFError, OSError):
         while True:
             frames.append(inbox.get_nowait())
     return None if any(f is None for f in frames) else frames
