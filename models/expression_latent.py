@@ -106,8 +106,11 @@ def _encoder_start(model: ExpressionVAE, scores: np.ndarray, seen: np.ndarray) -
     that see the face (NaN where none does)."""
     n_cams = scores.shape[1]
     enc = np.stack([encode(model, scores[:, c])[0] for c in range(n_cams)], 1)  # (B, C, L)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(np.where(seen[..., None], enc, np.nan), axis=1) if n_cams > 1 else enc[:, 0]
+    if n_cams == 1:
+        return enc[:, 0]
+    use = seen[..., None] & np.isfinite(enc)
+    count = use.sum(1)
+    return np.where(count > 0, np.where(use, enc, 0.0).sum(1) / np.maximum(count, 1), np.nan).astype(enc.dtype)
 
 
 @torch.no_grad()
