@@ -501,7 +501,8 @@ def markdown(result: dict) -> str:
          "Definitions, takes and the selection rule: the docstring of `benchmarks/bench_filters.py`. Weights: "
          "jitter and error x 1000; rotations: degrees (jitter: degrees per frame^2). Lag: ms by which the "
          "output trails the batch (zero-lag) solve of the same take.", "", "## Settings", "",
-         "| channel | best by the rule | its score | module setting (pipeline/live/poser.py) | its score | raw's score |",
+         "| channel | best by the rule | its score | module setting (pipeline/live/poser.py) | its score "
+         "| raw's score |",
          "| --- | --- | --- | --- | --- | --- |"]
     for ch, s in sel.items():
         L.append(f"| {ch} | {s['best']} | {s['best_score']:.3f} | {s['module_setting']} | {s['module_score']:.3f} | "
