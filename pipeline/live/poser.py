@@ -44,7 +44,7 @@ LIVE_ROTATIONS_FILTER = OneEuroParams(min_cutoff_hz=8.0, beta=0.3)   # beta per 
 # The live body solve may use at most this fraction of one core (LivePoser.body_cpu_share), so the
 # tracker (up to 2 cores at 30 fps with decoding and recording on a 2-core machine) keeps the rest.
 # Measured (benchmarks/results/filters.md, one 720p camera, the solve in its process): wolfgang
-# tracked at 29.5 fps with VMC against 29.7 without, the body solved in 225 of 593 frames; at 0.25
+# tracked at 29.3 fps with VMC against 29.9 without, the body solved in 252 of 589 frames; at 0.25
 # 29.7 against 29.8 with 127 of 596 (runs differ by about 1 fps); the filters fill the frames between.
 LIVE_BODY_CPU_SHARE = 0.5
 # The live body is screened for look-alikes (pipeline.body.screening) over this much of the stream:
@@ -132,11 +132,6 @@ class LivePoser:
         while h and t_s - h[0][0] > max(self.window_s, LIVE_SCREENING_S):
             h.popleft()
 
-    def solve_newest(self, result, t_s: float):
-        """Remember the frame and solve the window's body now: its local rotations (J, 4) or None."""
-        self.remember(result, t_s)
-        return self._solve(result)
-
     @property
     def body_error(self) -> str | None:
         """The last error of the solve process's solves (None: none, or no process)."""
@@ -218,11 +213,11 @@ READY_TIMEOUT_S = 60.0  # s: the longest wait_ready waits for the process to imp
 
 
 class BodySolveProcess:
-    """The live body solve (LivePoser's, in-thread) in a separate process.
+    """The live body solve (LivePoser's in-thread one, with its CPU share) in a separate process.
 
     `post(result, t_s)` hands over one tracked frame and never blocks; the process keeps the frames
-    of the last window, solves the newest whenever it is free (within `cpu_share` of a core; None:
-    no limit) and sends the solved local rotations (J, 4) (None: nobody in view) back; `poll()`
+    of the last window, solves the newest of those waiting whenever `cpu_share` of a core (None: no
+    limit) allows and sends the solved local rotations (J, 4) (None: nobody in view) back; `poll()`
     takes in what came back: `latest` is the newest solve, `solves` and `cpu_s` count them and their
     CPU seconds. Ctrl-C is left to the parent; the process ends on `close()`, or by itself when its
     parent is gone.
@@ -283,26 +278,25 @@ class BodySolveProcess:
 
 def _solve_loop(inbox, outbox, skeleton, image_size, window_s: float, cpu_share: float | None,
                 parent_pid: int) -> None:
-    """The body solve process: solve the newest of the frames that came, send it, rest, repeat."""
+    """The body solve process: the in-thread LivePoser's body pose of the newest of the frames that
+    came (solved, or held while its CPU share waits), each new solve sent back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ends the take in the parent, which closes us
     with contextlib.suppress(OSError):
         os.nice(SOLVE_NICENESS)
-    poser = LivePoser(skeleton, image_size, body=True, window_s=window_s, smooth=False)
+    poser = LivePoser(skeleton, image_size, body=True, window_s=window_s, smooth=False, body_cpu_share=cpu_share)
     outbox.put(("ready",))
     while (frames := _newest_frames(inbox, parent_pid)) is not None:
         for t_s, result in frames[:-1]:
             poser.remember(result, t_s)
         t_s, result = frames[-1]
-        cpu0 = time.process_time()
+        solves, cpu_s = poser.body_solves, poser.body_cpu_s
         try:
-            rot = poser.solve_newest(result, t_s)
+            rot = poser._body_pose(result, t_s)
         except Exception as e:  # noqa: BLE001 - one bad window must not end the stream's body
             outbox.put(("error", f"{type(e).__name__}: {e}"))
             continue
-        spent_s = time.process_time() - cpu0
-        outbox.put(("solved", rot, spent_s))
-        if cpu_share:
-            time.sleep(max(0.0, spent_s / cpu_share - spent_s))
+        if poser.body_solves > solves:
+            outbox.put(("solved", rot, poser.body_cpu_s - cpu_s))
 
 
 def _newest_frames(inbox, parent_pid: int) -> list | None:
