@@ -58,7 +58,10 @@ class FaceBodyTracker:
     followed); head_crop: track small faces on the head crop; parallel: while the last frame's
     face came from the one-face landmarker on the whole frame, run it on this frame in a second
     thread beside the bodies' landmarkers (the usual desk webcam and close-up path: 1.3-1.5 x the
-    frames per second on 2 cores; the same results, since it is the run the frame makes).
+    frames per second on 2 cores; the same results while frames take that run, tested on a desk
+    webcam clip. A frame that turns to another face path (head crop, several faces) leaves the
+    one-face landmarker having seen it, which running them in turn does not: VIDEO-mode tracking
+    may then differ slightly from the next frame that uses it again).
     """
 
     def __init__(self, face: bool = True, pose: bool = True, min_confidence: float = MIN_CONFIDENCE,
