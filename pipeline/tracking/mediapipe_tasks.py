@@ -31,10 +31,12 @@ MAX_HANDS = 2
 MAX_PEOPLE = 4
 
 
-def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MIN_CONFIDENCE, count: int = 1):
+def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MIN_CONFIDENCE, count: int = 1,
+                      masks: bool = False):
     """A new landmarker: "face" (52 blendshapes and the facial transformation matrix per face),
-    "pose" (world landmarks per body) or "hand" (up to two hands), in "video" or "image"
-    running mode; faces and bodies: up to `count` of them (1 to MAX_PEOPLE). The caller closes it."""
+    "pose" (world landmarks per body; with `masks`, each body's segmentation mask too) or "hand"
+    (up to two hands), in "video" or "image" running mode; faces and bodies: up to `count` of them
+    (1 to MAX_PEOPLE). The caller closes it."""
     if kind not in KINDS or mode not in MODES:
         raise ValueError(f"landmarker kind must be one of {KINDS} and mode one of {MODES}")
     if not 1 <= count <= MAX_PEOPLE:
@@ -53,7 +55,8 @@ def create_landmarker(kind: str, mode: str = "video", min_confidence: float = MI
                 base_options=BaseOptions(model_asset_path=str(model_path(POSE_MODEL))),
                 running_mode=running, num_poses=count,
                 min_pose_detection_confidence=min_confidence,
-                min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence))
+                min_pose_presence_confidence=min_confidence, min_tracking_confidence=min_confidence,
+                output_segmentation_masks=masks))
         return vision.HandLandmarker.create_from_options(vision.HandLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(model_path(HAND_MODEL))),
             running_mode=running, num_hands=MAX_HANDS,
@@ -80,6 +83,22 @@ def image_landmarker(kind: str):
 def detect_image(kind: str, image_bgr: np.ndarray):
     """MediaPipe's result for one picture (IMAGE mode)."""
     return image_landmarker(kind).detect(mp_image(image_bgr))
+
+
+@lru_cache(maxsize=None)
+def _mask_landmarker():
+    return create_landmarker("pose", "image", count=MAX_PEOPLE, masks=True)
+
+
+def person_masks(image_bgr: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every body MediaPipe's pose landmarker finds in one picture (up to MAX_PEOPLE): its
+    segmentation mask (H, W) float32 in [0, 1] (person probability) and its image landmarks
+    (33, 2) normalised (x right, y down)."""
+    result = _mask_landmarker().detect(mp_image(image_bgr))
+    masks = result.segmentation_masks or []
+    return [(m.numpy_view().astype(np.float32).reshape(image_bgr.shape[:2]),
+             np.array([(p.x, p.y) for p in lm], np.float32))
+            for m, lm in zip(masks, result.pose_landmarks)]
 
 
 class CropLandmarker:

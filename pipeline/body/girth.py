@@ -1,0 +1,74 @@
+"""The body's girth from the person's silhouette: Anny's weight and muscle phenotypes chosen so the
+avatar covers the person as MediaPipe's person mask does.
+
+Inputs: a single camera's `Tracks` and `frame_at`, the `Skeleton`, its `BodyMotion`, the head as a
+`SkinnedMesh` (its face points place the camera with the joints) and the `BodyShape` fitted to
+the skeleton (lengths). Output: `GirthFit`: the shape with the chosen weight and muscle, and the
+mean body IoU (outside the head's area: hair is not the body's) of every candidate.
+
+How: in up to FIT_FRAMES frames (another set than the ones `pipeline.body.silhouette.compare_take`
+reports on, so the reported IoU is not the fitted one), each candidate body is posed, drawn
+through the frame's camera (posed by the skeleton's joints, the same for every candidate) and
+compared with the mask; the candidate with the best mean IoU wins, the average body
+(AVERAGE_GIRTH) on a tie within IOU_TIE. Frames of several cameras are not fitted (their tracks
+are fused; each camera's own would need its own motion): the average girth is kept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from pipeline.body.mesh import BodyShape, build_body_mesh
+from pipeline.body.silhouette import frame_views, iou, pose_meshes, sample_frames, silhouette
+from pipeline.body.skeleton import Skeleton
+from pipeline.body.solve import BodyMotion
+from pipeline.core.mesh import SkinnedMesh
+from pipeline.core.tracks import Tracks
+
+FIT_FRAMES = 6
+FIT_SHIFT = 0.5               # half a step off the reported frames' grid
+WEIGHTS = (0.3, 0.5, 0.7, 0.9)  # Anny's weight phenotype (0 thin, 1 heavy)
+MUSCLES = (0.2, 0.5)            # and muscle (0 soft, 1 muscular; more is rarely what a mask says)
+AVERAGE_GIRTH = (0.5, 0.5)
+IOU_TIE = 0.005
+
+
+@dataclass
+class GirthFit:
+    """The shape chosen, the frames used and each candidate's mean body IoU ("weight/muscle")."""
+
+    shape: BodyShape
+    frames: list = field(default_factory=list)
+    candidates: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"weight": self.shape.phenotype["weight"], "muscle": self.shape.phenotype["muscle"],
+                "frames": self.frames, "body_iou_by_candidate": self.candidates}
+
+
+def _with_girth(shape: BodyShape, weight: float, muscle: float) -> BodyShape:
+    return replace(shape, phenotype=dict(shape.phenotype, weight=weight, muscle=muscle))
+
+
+def fit_girth(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMotion, head: SkinnedMesh,
+              shape: BodyShape) -> GirthFit:
+    """The weight and muscle whose body best covers the person (see the module docstring)."""
+    views = frame_views(tracks, frame_at, skel, motion, head, sample_frames(tracks, motion, FIT_FRAMES, FIT_SHIFT))
+    if not views:
+        return GirthFit(_with_girth(shape, *AVERAGE_GIRTH))
+    scores = {}
+    for weight in WEIGHTS:
+        for muscle in MUSCLES:
+            mesh = build_body_mesh(skel, None, _with_girth(shape, weight, muscle))
+            per_frame = []
+            for frame, view in views:
+                (posed,), _ = pose_meshes(skel, motion, view.k, [mesh])
+                drawn = silhouette(posed, mesh.triangles, view.camera, frame.shape[:2])
+                per_frame.append(iou(drawn, view.person, ~view.head_area))
+            scores[(weight, muscle)] = float(np.mean(per_frame))
+    best = max(scores, key=scores.get)
+    if scores[best] - scores.get(AVERAGE_GIRTH, -1.0) < IOU_TIE:
+        best = AVERAGE_GIRTH
+    return GirthFit(_with_girth(shape, *best), [v.k for _, v in views],
+                    {f"{w}/{m}": round(s, 4) for (w, m), s in scores.items()})
