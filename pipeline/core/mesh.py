@@ -40,3 +40,15 @@ class SkinnedMesh:
     @property
     def n_vertices(self) -> int:
         return len(self.positions)
+
+
+def welded_vertex_normals(pos: np.ndarray, tris: np.ndarray, weld: np.ndarray) -> np.ndarray:
+    """(V, 3) float32 area-weighted unit vertex normals; vertices with the same weld id share one
+    normal."""
+    p = pos.astype(np.float64)
+    face_normals = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
+    acc = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(acc, weld[tris[:, k]], face_normals)
+    n = acc[weld]
+    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)).astype(np.float32)

@@ -57,18 +57,6 @@ def fan(ring: np.ndarray, centre: int) -> np.ndarray:
     return np.stack([np.roll(r, -1), r, np.full_like(r, centre)], 1)
 
 
-def welded_vertex_normals(pos: np.ndarray, tris: np.ndarray, weld: np.ndarray) -> np.ndarray:
-    """(V, 3) float32 area-weighted unit vertex normals; vertices with the same weld id share one
-    normal."""
-    p = pos.astype(np.float64)
-    face_normals = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
-    acc = np.zeros_like(p)
-    for k in range(3):
-        np.add.at(acc, weld[tris[:, k]], face_normals)
-    n = acc[weld]
-    return (n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-20)).astype(np.float32)
-
-
 def uniform_laplacian(n: int, tris: np.ndarray) -> sp.csr_matrix:
     """(n, n) graph Laplacian I - D^-1 Adj of the mesh's edges (uniform weights)."""
     e = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])

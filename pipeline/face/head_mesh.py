@@ -60,9 +60,10 @@ import numpy as np
 import scipy.sparse as sp
 import trimesh
 
+from pipeline.core.mesh import welded_vertex_normals
 from pipeline.face.canonical import load_canonical_face
 from pipeline.face.head_eyes import EYE_RADIUS_M, add_eye, eye_centres
-from pipeline.face.head_geometry import MeshParts, welded_vertex_normals
+from pipeline.face.head_geometry import MeshParts
 from pipeline.face.head_layout import (
     EYE_LEFT,
     EYE_RIGHT,

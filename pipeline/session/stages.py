@@ -42,6 +42,7 @@ from pipeline.core.tracks import ARKIT_NAMES, POSE, Tracks, fill_short_gaps, gap
 from pipeline.export.avatar import build_take, head_part
 from pipeline.export.formats import export_formats
 from pipeline.export.gltf import Take, build_gltf, write_glb
+from pipeline.export.neck_join import join_neck
 from pipeline.export.preview import contact_sheet
 from pipeline.face.head_mesh import HeadMesh, build_head, extend_deltas
 from pipeline.face.head_space import face_points_m
@@ -272,7 +273,7 @@ def export_avatar(take_name: str, tracks: Tracks, face: FaceStage, tex: TextureR
     """Write avatar.glb: body and textured head on the skeleton, one take keyed at every frame;
     returns (the take, the file's path)."""
     take = build_take(take_name, tracks.t_s, tracks.duration_s, weights, body.motion, body.skel)
-    meshes = [body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image)]
+    meshes = list(join_neck(body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image), face.head))
     gltf, blob = build_gltf(
         body.skel.names, body.skel.parents, body.skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
