@@ -14,9 +14,9 @@ body solve, body shape, girth and colours: `pipeline.session.stages.fit_face` / 
   * CIEDE2000 per region (skin, upper garment, lower garment, shoes): the avatar's colour against
     the median frame colour over the pixels that are both that region of the avatar and the person;
     median over frames.
-"Before" is the mannequin of COMMIT (default 9c2a0cf, the last commit with it; its
-pipeline/body/mesh.py read with `git show`), on the same skeleton, motion, head, cameras and
-masks. Results: benchmarks/results/body_model.json and body_model.md.
+"After" is the body with its clothes (pipeline.body.clothes). "Before" is the mannequin of
+COMMIT (default 9c2a0cf, the last commit with it; its pipeline/body/mesh.py read with `git show`),
+on the same skeleton, motion, head, cameras and masks. Results: benchmarks/results/body_model.json and body_model.md.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import framing_clips as fc  # noqa: E402
 
 from capture.video import frame_reader  # noqa: E402
-from pipeline.body.mesh import REGIONS, body_regions  # noqa: E402
+from pipeline.body.mesh import REGIONS  # noqa: E402
 from pipeline.body.silhouette import compare_take  # noqa: E402
 from pipeline.core.samples import fetch  # noqa: E402
 from pipeline.core.tracks import Tracks, fill_short_gaps  # noqa: E402
@@ -103,17 +103,15 @@ def measure(name: str, old: types.ModuleType, frames: int) -> dict:
         body = fit_body(tracks, face, [(tracks, frame_at)])
         body_s = time.perf_counter() - t0
         head = head_part(face.head, face.deltas_m, body.skel)
-        after_regions = body_regions(body.skel.names, body.mesh.joints[:, 0], body.colours.short_sleeves,
-                                     body.colours.short_legs)
-        after = compare_take(tracks, frame_at, body.skel, body.motion, body.mesh, head, after_regions, frames)
+        after = compare_take(tracks, frame_at, body.skel, body.motion, body.parts(), head, frames)
         old_mesh = old.build_body_mesh(body.skel)
-        before = compare_take(tracks, frame_at, body.skel, body.motion, old_mesh, head,
-                              mannequin_regions(old, old_mesh), frames)
+        before = compare_take(tracks, frame_at, body.skel, body.motion, [(old_mesh, mannequin_regions(old, old_mesh))],
+                              head, frames)
     return {"framing": TAKES[name][0], "frames": tracks.n_frames, "before": before.summary(),
             "after": after.summary(), "body_stage_s": round(body_s, 2),
             "shape": body.shape.phenotype, "girth": None if body.girth is None else body.girth.summary(),
-            "colours": body.colours.summary(), "body_vertices": {"before": int(old_mesh.n_vertices),
-                                                                 "after": int(body.mesh.n_vertices)}}
+            "colours": body.colours.summary(), "clothes": [g.name for g in body.clothes],
+            "body_vertices": {"before": int(old_mesh.n_vertices), "after": int(body.mesh.n_vertices)}}
 
 
 def _cell(take: dict, key: str, region: str | None = None) -> str:

@@ -4,7 +4,7 @@
 
 For each take and instant, three tiles: the frame with MediaPipe's person mask outlined (white)
 and the avatar drawn through the camera posed by its joints (pipeline.body.silhouette): the
-mannequin before (red outline) and the Anny body after (green outline); then the exported
+mannequin before (red outline) and the Anny body with its clothes after (green outline); then the exported
 avatar.glb rendered by Blender itself (Cycles, docs/blender_render.py, the whole body from the
 front) at the same instant. The takes are processed with `pipeline.process`; the mannequin is the
 one of benchmarks/bench_body_model.py's BEFORE_COMMIT.
@@ -78,10 +78,11 @@ def take_rows(name: str, frames: tuple[int, ...], old) -> list[np.ndarray]:
             for k, render in zip(frames, renders):
                 frame = frame_at(k).copy()
                 view = frame_view(frame, tracks, k, body.skel, body.motion, head)
-                for mesh, bgr in ((before, BEFORE_BGR), (body.mesh, AFTER_BGR)):
-                    (posed, head_posed), _ = pose_meshes(body.skel, body.motion, k, [mesh, head])
-                    drawn = (silhouette(posed, mesh.triangles, view.camera, frame.shape[:2])
-                             | silhouette(head_posed, head.triangles, view.camera, frame.shape[:2]))
+                for meshes, bgr in (([before], BEFORE_BGR), ([m for m, _ in body.parts()], AFTER_BGR)):
+                    posed, _ = pose_meshes(body.skel, body.motion, k, [*meshes, head])
+                    drawn = np.zeros(frame.shape[:2], bool)
+                    for mesh, points in zip([*meshes, head], posed):
+                        drawn |= silhouette(points, mesh.triangles, view.camera, frame.shape[:2])
                     _outline(frame, drawn, bgr)
                 _outline(frame, view.person, PERSON_BGR)
                 rows.append(np.hstack([_crop(frame, view.person), render]))

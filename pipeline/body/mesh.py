@@ -183,7 +183,7 @@ def _without_head(faces: np.ndarray, part: np.ndarray, dominant: np.ndarray,
     return faces[keep]
 
 
-def _compact(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+def compact(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
     """(used render vertex indices (U,), faces renumbered into them)."""
     used = np.unique(faces)
     lookup = np.full(n_vertices, -1, np.int64)
@@ -191,19 +191,27 @@ def _compact(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray
     return used, lookup[faces]
 
 
+def shaped_rest(skel: Skeleton, shape: BodyShape | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's vertices (Va, 3) in their own order (incl. the helpers clothes bind to), shaped
+    and bound to the skeleton's rest joints (metres, T-pose), and their skin: joints (Va, 4) into
+    the skeleton's joints, weights (Va, 4) summing to 1. shape: default fitted to the skeleton."""
+    bm = load_body_model()
+    skin_j, skin_w, kept, _ = bm.skin(True)
+    rest, joints, _ = bm.shape(*(shape or fit_body_shape(bm, skel)).coefficients(bm))
+    return _meet_joints(rest, joints[kept], skel.rest_world_m, skin_j, skin_w), skin_j, skin_w
+
+
 def build_body_mesh(skel: Skeleton, colours: BodyColours | None = None,
                     shape: BodyShape | None = None) -> SkinnedMesh:
     """The skinned body of `skel` without its head (about 10,000 vertices), coloured by region;
     shape: the body's shape (default: fitted to the skeleton)."""
     bm = load_body_model()
-    skin_j, skin_w, kept, _ = bm.skin(True)
-    rest, joints, _ = bm.shape(*(shape or fit_body_shape(bm, skel)).coefficients(bm))
-    rest = _meet_joints(rest, joints[kept], skel.rest_world_m, skin_j, skin_w)
+    rest, skin_j, skin_w = shaped_rest(skel, shape)
     positions, uv, faces = bm.render_mesh(rest)
     rv = bm.render_vertex.astype(np.int64)
     dominant = skin_j[rv, 0]  # bm.skin sorts each vertex's influences, strongest first
     faces = _without_head(faces, bm.triangle_part, dominant, skel.names)
-    used, faces = _compact(faces, len(rv))
+    used, faces = compact(faces, len(rv))
     weld = np.unique(rv[used], return_inverse=True)[1]  # one normal across UV seams
     normals = welded_vertex_normals(positions[used], faces, weld)
     weights = skin_w[rv[used]] / skin_w[rv[used]].sum(1, keepdims=True)

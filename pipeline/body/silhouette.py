@@ -2,10 +2,11 @@
 mask, and the colour difference (CIEDE2000) per region between the avatar and the frame.
 
 Inputs: a single camera's `Tracks` (pose image landmarks and visibility, face landmarks) and
-`frame_at(i)` -> frame i (BGR) or None; the `Skeleton`, its `BodyMotion`, the body and head
-`SkinnedMesh`es (the head's rows 0..467 are the face landmarks) and the body's region per vertex
-(`pipeline.body.mesh.body_regions`). Output: `SilhouetteReport` (per sampled frame: IoU, and per
-region the CIEDE2000 between the avatar's colour and the median frame colour).
+`frame_at(i)` -> frame i (BGR) or None; the `Skeleton`, its `BodyMotion`, the head `SkinnedMesh`
+(its rows 0..467 are the face landmarks) and the body's and the clothes' meshes, each with its
+vertices' regions (`pipeline.body.mesh.body_regions`, `pipeline.body.clothes.Garment.region`).
+Output: `SilhouetteReport` (per sampled frame: IoU, and per region the CIEDE2000 between the
+avatar's colour and the median frame colour).
 
 How, in up to SAMPLE_FRAMES frames spread over those where the body is tracked:
   1. The avatar posed by the motion (glTF model space, metres; the hips at the motion's root).
@@ -48,6 +49,7 @@ FACE_POINTS = tuple(range(0, 468, 12))  # face mesh points given to PnP (spread 
 MIN_REGION_PX = 50           # a region needs this many pixels in a frame to be compared
 MAX_SUBJECT_DISTANCE = 0.1   # fraction of the crop: mask landmarks this far from the subject's are someone else
 HEAD_MARGIN = 0.25           # the head's area: its silhouette grown by this fraction of its size
+NEAR_M = 0.05                # triangles nearer the camera than this (or behind it) are not drawn
 MAX_DRAW_PX = 1e5            # projected points beyond this (behind or beside the camera) are not drawn
 CROP_SCALE = 1.5             # the mask is found in a square crop this much larger than the subject
 MIN_CROP_PX = 256
@@ -128,15 +130,22 @@ def _camera(obj: np.ndarray, img: np.ndarray, size: np.ndarray):
     return (rvec, tvec, K) if ok else None
 
 
+def _depth(points: np.ndarray, camera) -> np.ndarray:
+    """(V,) distance of points in front of the camera along its axis, metres."""
+    return (cv2.Rodrigues(camera[0])[0] @ points.T)[2] + float(camera[1].ravel()[2])
+
+
 def _project(points: np.ndarray, camera) -> np.ndarray:
     rvec, tvec, K = camera
     return cv2.projectPoints(points, rvec, tvec, K, None)[0].reshape(-1, 2)
 
 
-def _draw(shape: tuple, tris_2d: np.ndarray, labels: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Label image (H, W) int16: -1 background, else the label of the nearest triangle."""
+def _draw(shape: tuple, tris_2d: np.ndarray, labels: np.ndarray, depth: np.ndarray,
+          in_front: np.ndarray) -> np.ndarray:
+    """Label image (H, W) int16: -1 background, else the label of the nearest triangle (of those
+    wholly in front of the camera)."""
     out = np.full(shape, -1, np.int16)
-    drawable = (np.abs(tris_2d) < MAX_DRAW_PX).all(axis=(1, 2)) & (depth > 0)
+    drawable = (np.abs(tris_2d) < MAX_DRAW_PX).all(axis=(1, 2)) & in_front
     for t in np.flatnonzero(drawable)[np.argsort(-depth[drawable])]:  # far to near
         cv2.fillConvexPoly(out, np.round(tris_2d[t] * 16).astype(np.int32), int(labels[t]), cv2.LINE_8, shift=4)
     return out
@@ -220,10 +229,12 @@ def frame_view(frame: np.ndarray, tracks: Tracks, k: int, skel: Skeleton, motion
 def silhouette(points: np.ndarray, triangles: np.ndarray, camera, shape: tuple) -> np.ndarray:
     """(H, W) bool: the mesh (points (V, 3) model space) filled, as seen: its triangles that face
     the camera (counter-clockwise outward faces)."""
-    tris = _project(points, camera)[np.asarray(triangles, np.int64)]
+    triangles = np.asarray(triangles, np.int64)
+    tris = _project(points, camera)[triangles]
+    in_front = (_depth(points, camera)[triangles] > NEAR_M).all(axis=1)
     e1, e2 = tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
     facing = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0] < 0  # outward faces turn clockwise in the image (y down)
-    ok = (np.abs(tris) < MAX_DRAW_PX).all(axis=(1, 2)) & facing  # a closed body's outline is its front faces'
+    ok = (np.abs(tris) < MAX_DRAW_PX).all(axis=(1, 2)) & facing & in_front  # a closed body's outline: its front faces
 
     out = np.zeros(shape, np.uint8)
     for tri in np.round(tris[ok] * 16).astype(np.int32):  # one at a time: fillPoly's even-odd rule
@@ -238,19 +249,23 @@ def iou(a: np.ndarray, b: np.ndarray, keep: np.ndarray | None = None) -> float:
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
-def compare_frame(frame: np.ndarray, view: FrameView, tracks: Tracks, skel: Skeleton, motion: BodyMotion,
-                  body: SkinnedMesh, head: SkinnedMesh, body_region: np.ndarray):
-    """(IoU, body IoU (outside the head's area), {region index: CIEDE2000}) of a frame view."""
-    (body_p,), _ = pose_meshes(skel, motion, view.k, [body])
-    points = np.vstack([body_p, view.head_posed])
-    tris = np.vstack([body.triangles, head.triangles + len(body_p)]).astype(np.int64)
-    vertex_label = np.r_[body_region, np.full(len(view.head_posed), HEAD_LABEL)]
-    cam_points = (cv2.Rodrigues(view.camera[0])[0] @ points.T).T + view.camera[1].ravel()
-    labels = _draw(frame.shape[:2], _project(points, view.camera)[tris], vertex_label[tris[:, 0]],
-                   cam_points[tris, 2].mean(1))
+def compare_frame(frame: np.ndarray, view: FrameView, skel: Skeleton, motion: BodyMotion,
+                  parts: list[tuple[SkinnedMesh, np.ndarray]], head: SkinnedMesh):
+    """(IoU, body IoU (outside the head's area), {region index: CIEDE2000}) of a frame view; parts:
+    the body and its clothes, each with its vertices' regions (indices into REGIONS)."""
+    posed, _ = pose_meshes(skel, motion, view.k, [m for m, _ in parts])
+    points = np.vstack([*posed, view.head_posed])
+    offsets = np.cumsum([0] + [len(p) for p in posed])
+    tris = np.vstack([m.triangles.astype(np.int64) + o for (m, _), o in zip(parts, offsets)]
+                     + [head.triangles.astype(np.int64) + offsets[-1]])
+    vertex_label = np.r_[np.concatenate([r for _, r in parts]), np.full(len(view.head_posed), HEAD_LABEL)]
+    colour = np.vstack([m.color[:, :3] for m, _ in parts]).astype(np.float64)
+    depth = _depth(points, view.camera)[tris]
+    labels = _draw(frame.shape[:2], _project(points, view.camera)[tris], vertex_label[tris[:, 0]], depth.mean(1),
+                   depth.min(1) > NEAR_M)
     avatar = labels >= 0
-    colours = {r: body.color[body_region == r][0, :3].astype(np.float64)
-               for r in range(len(REGIONS)) if (body_region == r).any()}
+    body_label = vertex_label[:len(colour)]
+    colours = {r: colour[body_label == r][0] for r in range(len(REGIONS)) if (body_label == r).any()}
     return (iou(avatar, view.person), iou(avatar, view.person, ~view.head_area),
             _region_delta_e(frame, view.person, labels, colours))
 
@@ -278,12 +293,14 @@ def frame_views(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMotion, he
     return out
 
 
-def compare_take(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMotion, body: SkinnedMesh,
-                 head: SkinnedMesh, body_region: np.ndarray, n: int = SAMPLE_FRAMES) -> SilhouetteReport:
-    """Silhouette IoU and region colours over up to n frames where the body is tracked."""
+def compare_take(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMotion,
+                 parts: list[tuple[SkinnedMesh, np.ndarray]], head: SkinnedMesh,
+                 n: int = SAMPLE_FRAMES) -> SilhouetteReport:
+    """Silhouette IoU and region colours over up to n frames where the body is tracked; parts:
+    the body and its clothes, each with its vertices' regions (indices into REGIONS)."""
     report = SilhouetteReport()
     for frame, view in frame_views(tracks, frame_at, skel, motion, head, sample_frames(tracks, motion, n)):
-        whole, body_only, delta_e = compare_frame(frame, view, tracks, skel, motion, body, head, body_region)
+        whole, body_only, delta_e = compare_frame(frame, view, skel, motion, parts, head)
         report.frames.append(view.k)
         report.iou.append(whole)
         report.body_iou.append(body_only)

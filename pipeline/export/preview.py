@@ -82,8 +82,8 @@ def posed_avatar(meshes: list[SkinnedMesh], parents, rest_local_m, take: Take, k
 
 
 def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> np.ndarray:
-    """n evenly spaced instants: the video frame with its landmarks above the avatar (body, then
-    head) as read back from the exported .glb, BGR. frame_at(i) returns frame i of the take (BGR)
+    """n evenly spaced instants: the video frame with its landmarks above the avatar (whole, then
+    its mesh named "Head" alone) as read back from the exported .glb, BGR. frame_at(i) returns frame i of the take (BGR)
     or None: then the landmarks are drawn on a dark background (pictures for the docs must not
     carry other people's footage)."""
     _, parents, rest_local_m, meshes, take = read_avatar(glb_path)
@@ -101,7 +101,7 @@ def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> 
         posed = posed_avatar(meshes, parents, rest_local_m, take, int(i))
         avatar_size = (max(fw, tile_h * 2 // 3), tile_h)  # at least a 2:3 portrait tile
         body = draw_meshes(posed, size=avatar_size)
-        head = draw_meshes([posed[-1]], size=avatar_size)
+        head = draw_meshes([p for p, m in zip(posed, meshes) if m.name == "Head"], size=avatar_size)
         width = max(top.shape[1], body.shape[1])
         col = [cv2.copyMakeBorder(x, 0, 0, 0, width - x.shape[1], cv2.BORDER_CONSTANT, value=BORDER_BGR)
                for x in (top, body, head)]

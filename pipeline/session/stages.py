@@ -27,10 +27,11 @@ from scipy.spatial.transform import Rotation
 
 from models.expression_training import finetune
 from models.threads import torch_threads
+from pipeline.body.clothes import Garment, dress
 from pipeline.body.colours import SampledColours, sample_body_colours
 from pipeline.body.framing import framing_report
 from pipeline.body.girth import GirthFit, fit_girth
-from pipeline.body.mesh import BodyShape, build_body_mesh, fit_body_shape, load_body_model
+from pipeline.body.mesh import BodyShape, body_regions, build_body_mesh, fit_body_shape, load_body_model
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
@@ -108,6 +109,13 @@ class BodyStage:
     shape: BodyShape
     colours: SampledColours
     girth: GirthFit | None = None  # None: not fitted (no body, or several cameras)
+    clothes: list[Garment] = field(default_factory=list)
+
+    def parts(self) -> list[tuple[SkinnedMesh, np.ndarray]]:
+        """The body and its clothes, each with its vertices' regions (pipeline.body.mesh.REGIONS)."""
+        body_region = body_regions(self.skel.names, self.mesh.joints[:, 0], self.colours.short_sleeves,
+                                   self.colours.short_legs)
+        return [(self.mesh, body_region), *((g.mesh, g.region) for g in self.clothes)]
 
 
 @dataclass
@@ -247,7 +255,8 @@ def fit_body(tracks: Tracks, face: FaceStage, colour_views: list) -> BodyStage:
         girth = fit_girth(tracks, colour_views[0][1], skel, motion, head, shape)
         shape = girth.shape
     colours = sample_body_colours(colour_views)
-    return BodyStage(skel, motion, build_body_mesh(skel, colours.colours, shape), shape, colours, girth)
+    return BodyStage(skel, motion, build_body_mesh(skel, colours.colours, shape), shape, colours, girth,
+                     dress(skel, shape, colours))
 
 
 def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -> ExpressionStage:
@@ -273,7 +282,8 @@ def export_avatar(take_name: str, tracks: Tracks, face: FaceStage, tex: TextureR
     """Write avatar.glb: body and textured head on the skeleton, one take keyed at every frame;
     returns (the take, the file's path)."""
     take = build_take(take_name, tracks.t_s, tracks.duration_s, weights, body.motion, body.skel)
-    meshes = list(join_neck(body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image), face.head))
+    meshes = [*join_neck(body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image), face.head),
+              *(g.mesh for g in body.clothes)]
     gltf, blob = build_gltf(
         body.skel.names, body.skel.parents, body.skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
@@ -357,12 +367,14 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
                            "length_changes": _rounded(result.body.shape.local),
                            "joint_fit_error_mm": _r(1000 * result.body.shape.joint_error_m),
                            "girth_fit": None if result.body.girth is None else result.body.girth.summary()},
-                 "colours": result.body.colours.summary()},
+                 "colours": result.body.colours.summary(),
+                 "clothes": [g.name for g in result.body.clothes]},
         "animation": {"keys": int(len(result.take.times_s)),
                       "duration_s": round(float(result.take.times_s[-1]), 6), "interpolation": "LINEAR"},
         "avatar": {"file": "avatar.glb", "bytes": result.glb.stat().st_size,
                    "head_vertices": int(len(head.positions_m)),
-                   "body_vertices": int(len(result.body.mesh.positions))},
+                   "body_vertices": int(len(result.body.mesh.positions)),
+                   "clothes_vertices": int(sum(g.mesh.n_vertices for g in result.body.clothes))},
         "timings_s": times,
         "warnings": warnings,
     }
