@@ -59,7 +59,8 @@ REGIONS = ("skin", "upper", "forearm", "lower", "shin", "shoes")
 
 @dataclass
 class SampledColours:
-    """The colours found (`colours`) and, per region, how many points were read (`points`)."""
+    """The colours found (`colours`) and, per region, how many samples were read (`points`: patches
+    at landmark-placed points; for a close-up's upper garment, person-mask pixels)."""
 
     colours: BodyColours
     points: dict = field(default_factory=dict)

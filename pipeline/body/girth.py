@@ -10,7 +10,8 @@ How: in up to FIT_FRAMES frames (another set than the ones `pipeline.body.silhou
 reports on, so the reported IoU is not the fitted one), each candidate body is posed, drawn
 through the frame's camera (posed by the skeleton's joints, the same for every candidate) and
 compared with the mask; the candidate with the best mean IoU wins, the average body
-(AVERAGE_GIRTH) on a tie within IOU_TIE. Frames of several cameras are not fitted (their tracks
+(AVERAGE_GIRTH) on a tie within IOU_TIE, or when the torso (shoulders and hips) is seen in fewer
+than MIN_TORSO_SEEN of the frames. Frames of several cameras are not fitted (their tracks
 are fused; each camera's own would need its own motion): the average girth is kept.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.body.silhouette import frame_views, iou, pose_meshes, sample_frame
 from pipeline.body.skeleton import Skeleton
 from pipeline.body.solve import BodyMotion
 from pipeline.core.mesh import SkinnedMesh
-from pipeline.core.tracks import Tracks
+from pipeline.core.tracks import POSE, Tracks
 
 FIT_FRAMES = 6
 FIT_SHIFT = 0.5               # half a step off the reported frames' grid
@@ -32,6 +33,8 @@ WEIGHTS = (0.3, 0.5, 0.7, 0.9)  # Anny's weight phenotype (0 thin, 1 heavy)
 MUSCLES = (0.2, 0.5)            # and muscle (0 soft, 1 muscular; more is rarely what a mask says)
 AVERAGE_GIRTH = (0.5, 0.5)
 IOU_TIE = 0.005
+MIN_TORSO_SEEN = 0.2          # share of frames with shoulders and hips seen for the silhouette to tell girth
+SEEN_VISIBILITY = 0.6
 
 
 @dataclass
@@ -51,9 +54,20 @@ def _with_girth(shape: BodyShape, weight: float, muscle: float) -> BodyShape:
     return replace(shape, phenotype=dict(shape.phenotype, weight=weight, muscle=muscle))
 
 
+def torso_seen_share(tracks: Tracks) -> float:
+    """Share of the take's frames whose shoulders and hips are all seen (visibility)."""
+    torso = [POSE[k] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+    seen = tracks.pose_valid & np.all(tracks.pose_visibility[:, torso] >= SEEN_VISIBILITY, axis=1)
+    return float(seen.mean()) if len(seen) else 0.0
+
+
 def fit_girth(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMotion, head: SkinnedMesh,
               shape: BodyShape) -> GirthFit:
-    """The weight and muscle whose body best covers the person (see the module docstring)."""
+    """The weight and muscle whose body best covers the person (see the module docstring); the
+    average girth when the torso is seen in fewer than MIN_TORSO_SEEN of the frames (a face or a
+    desk webcam: the silhouette shows too little of the body to tell)."""
+    if torso_seen_share(tracks) < MIN_TORSO_SEEN:
+        return GirthFit(_with_girth(shape, *AVERAGE_GIRTH))
     views = frame_views(tracks, frame_at, skel, motion, head, sample_frames(tracks, motion, FIT_FRAMES, FIT_SHIFT))
     if not views:
         return GirthFit(_with_girth(shape, *AVERAGE_GIRTH))
