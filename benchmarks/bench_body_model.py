@@ -21,9 +21,7 @@ on the same skeleton, motion, head, cameras and masks. Results: benchmarks/resul
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -37,15 +35,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import framing_clips as fc  # noqa: E402
+from bench_tracks import tracked  # noqa: E402
 
 from capture.video import frame_reader  # noqa: E402
 from pipeline.body.mesh import REGIONS  # noqa: E402
 from pipeline.body.silhouette import compare_take  # noqa: E402
 from pipeline.core.samples import fetch  # noqa: E402
-from pipeline.core.tracks import Tracks, fill_short_gaps  # noqa: E402
+from pipeline.core.tracks import fill_short_gaps  # noqa: E402
 from pipeline.export.avatar import head_part  # noqa: E402
 from pipeline.session.stages import fit_body, fit_face  # noqa: E402
-from pipeline.tracking.video import track_video  # noqa: E402
 
 TAKES = {  # name: (framing, kind): "sample" (pipeline.core.samples) or "clip" (tests/framing_clips.py)
     "p2s_cam01": ("full body", "sample"), "p2s_cam02": ("full body", "sample"),
@@ -54,26 +52,11 @@ TAKES = {  # name: (framing, kind): "sample" (pipeline.core.samples) or "clip" (
     "s2d_seated": ("desk webcam (head to chest)", "clip"), "webcam_close_up": ("close-up face", "clip"),
 }
 BEFORE_COMMIT = "9c2a0cf"
-CACHE = Path(os.environ.get("DHCAP_BENCH_TRACKS", Path.home() / ".cache" / "dhcap" / "bench_tracks"))
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def video_path(name: str) -> Path:
     return Path(fetch(name)) if TAKES[name][1] == "sample" else Path(fc.clip_path(name))
-
-
-def tracked(name: str, path: Path) -> Tracks:
-    """Tracks of a video, cached by its SHA-256 and the tracking code's."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((ROOT / "pipeline" / "tracking").glob("*.py"))))
-    cached = CACHE / f"{name}_{digest}_{code.hexdigest()[:8]}.npz"
-    if cached.is_file():
-        return Tracks.load(cached)
-    print(f"tracking {name}", flush=True)
-    tr = track_video(path, progress=False)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tr.save(cached)
-    return tr
 
 
 def mannequin(commit: str) -> types.ModuleType:

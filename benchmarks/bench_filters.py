@@ -53,7 +53,6 @@ Results: stdout, benchmarks/results/filters.json and benchmarks/results/filters.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os
@@ -73,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_capture import effective_cores, make_source  # noqa: E402
+from bench_tracks import tracked  # noqa: E402
 from scipy.signal import savgol_filter  # noqa: E402
 
 from models.expression_training import finetune  # noqa: E402
@@ -87,17 +87,14 @@ from pipeline.core.one_euro import (  # noqa: E402
     RotationOneEuro,
 )
 from pipeline.core.quaternions import normalise_quat, quat_conjugate, quat_log, quat_multiply  # noqa: E402
-from pipeline.core.samples import fetch  # noqa: E402
 from pipeline.core.tracks import Tracks, fill_short_gaps  # noqa: E402
 from pipeline.face.latent_rig import latent_expression, load_model, observed_scores  # noqa: E402
 from pipeline.face.latent_track import LatentParams  # noqa: E402
 from pipeline.live.poser import LIVE_ROTATIONS_FILTER, LIVE_WEIGHTS_FILTER, LivePoser  # noqa: E402
 from pipeline.tracking.tracker import FaceResult, FrameResult, PoseResult  # noqa: E402
-from pipeline.tracking.video import track_video  # noqa: E402
 
 TAKES = {"wolfgang": "face + upper body", "sports2d": "full body", "p2s_cam01": "full body",
          "cap12": "face close-up"}
-CACHE = Path(os.environ.get("DHCAP_BENCH_TRACKS", Path.home() / ".cache" / "dhcap" / "bench_tracks"))
 MIN_CUTOFFS_HZ = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0]
 BETAS = {"weights": [0.0, 1.0, 3.0, 10.0, 30.0, 100.0],      # per weight unit per second
          "rotations": [0.0, 0.1, 0.3, 1.0, 3.0, 10.0]}       # per rad/s
@@ -115,22 +112,6 @@ EYES = ("leftEye", "rightEye")  # follow the weights: not counted among the rota
 
 
 # ---------------------------------------------------------------------------- data
-
-
-def tracked(name: str) -> Tracks:
-    """Tracks of a sample video, tracked once and cached by the video's SHA-256 and the tracking
-    code's (pipeline/tracking/*.py: a changed tracker tracks again)."""
-    path = fetch(name)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-    code = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((ROOT / "pipeline" / "tracking").glob("*.py"))))
-    cached = CACHE / f"{name}_{digest}_{code.hexdigest()[:8]}.npz"
-    if cached.is_file():
-        return Tracks.load(cached)
-    print(f"tracking {name}", flush=True)
-    tr = track_video(path, progress=False)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tr.save(cached)
-    return tr
 
 
 def frame_results(tracks: Tracks):

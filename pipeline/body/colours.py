@@ -103,15 +103,19 @@ def _torso_points(tracks: Tracks, i: int, px: np.ndarray) -> list[np.ndarray]:
     return [px[rs] + u * across + v * down for u in TORSO_ACROSS for v in TORSO_DOWN_NO_HIPS]
 
 
+def _chin_and_face_size(tracks: Tracks, i: int, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the chin (2,), the face landmarks' width and height (2,)), pixels, of frame i."""
+    face = tracks.face_landmarks[i, :, :2] * size
+    return face[CHIN], face.max(0) - face.min(0)
+
+
 def _below_face_points(tracks: Tracks, i: int, size: np.ndarray) -> list[np.ndarray]:
     """Points on the chest and shoulders placed from the face (pixels): the upper garment of a
     desk webcam take, whose shoulder landmarks are below the frame."""
     if not tracks.face_valid[i]:
         return []
-    face = tracks.face_landmarks[i, :, :2] * size
-    (x0, y0), (x1, y1) = face.min(0), face.max(0)
-    chin = face[CHIN]
-    return [chin + np.array([dx * (x1 - x0), dy * (y1 - y0)]) for dx, dy in BELOW_FACE]
+    chin, face_size = _chin_and_face_size(tracks, i, size)
+    return [chin + np.array([dx, dy]) * face_size for dx, dy in BELOW_FACE]
 
 
 def _frame_points(tracks: Tracks, i: int) -> dict[str, list[np.ndarray]]:
@@ -171,11 +175,9 @@ def _below_face_mask_samples(tracks: Tracks, frame_at, frames: np.ndarray, out: 
         mask = None if frame is None else subject_mask(frame, tracks, int(i))
         if mask is None:
             continue
-        face = tracks.face_landmarks[i, :, :2] * size
-        (x0, y0), (x1, y1) = face.min(0), face.max(0)
-        chin = face[CHIN]
+        chin, (face_w, face_h) = _chin_and_face_size(tracks, int(i), size)
         ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-        below = (ys > chin[1] + MASK_BELOW_CHIN * (y1 - y0)) & (np.abs(xs - chin[0]) > MASK_BESIDE_NECK * (x1 - x0))
+        below = (ys > chin[1] + MASK_BELOW_CHIN * face_h) & (np.abs(xs - chin[0]) > MASK_BESIDE_NECK * face_w)
         pixels = frame[mask & below]
         if len(pixels) >= MIN_MASK_PIXELS:
             out.append(srgb_to_linear(pixels[:, ::-1] / 255.0))  # BGR -> RGB
