@@ -99,6 +99,20 @@ def test_shape_follows_the_takes_skeleton(full_body):
     assert body.skel.height_m < build_skeleton(None).height_m - 0.05  # the man is shorter than the default
 
 
+def test_build_is_chosen_by_the_silhouette(full_body):
+    """Weight, muscle and sex are the silhouette's choice: every candidate was drawn, the chosen
+    one covers the person at least as well as the average body, and Pose2Sim's man is not given
+    a woman's body."""
+    _, body, _ = full_body
+    fit = body.girth.summary()
+    scores = fit["body_iou_by_candidate"]
+    print("build:", {k: fit[k] for k in ("weight", "muscle", "gender")}, scores)
+    assert len(scores) == 8 + 3 and len(fit["frames"]) >= 4
+    chosen = scores[f"{fit['weight']}/{fit['muscle']}"]
+    assert chosen >= scores["0.5/0.5"] and scores[f"gender {fit['gender']}"] >= chosen
+    assert fit["gender"] >= 0.5
+
+
 def test_full_body_take_covers_the_person_in_his_colours(full_body):
     """cam01: the avatar covers MediaPipe's person mask better than the mannequin did, and its skin,
     shorts and bare feet are the frames' colours (a shirtless man: his torso is skin-coloured)."""
