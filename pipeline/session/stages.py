@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from models.body_model import load_body_model
 from models.expression_training import finetune
 from models.threads import torch_threads
 from pipeline.body.clothes import Garment, dress
 from pipeline.body.colours import SampledColours, sample_body_colours
 from pipeline.body.framing import framing_report
 from pipeline.body.girth import GirthFit, fit_girth
-from pipeline.body.mesh import BodyShape, body_regions, build_body_mesh, fit_body_shape, load_body_model
+from pipeline.body.mesh import BodyShape, body_regions, build_body_mesh, fit_body_shape
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
 from pipeline.body.solve import BodyMotion, solve_body
@@ -51,6 +52,7 @@ from pipeline.face.head_texture import TextureResult, build_head_texture
 from pipeline.face.latent_rig import latent_expression, load_model, observed_scores
 from pipeline.face.latent_track import LatentParams, LatentTrack
 from pipeline.face.rig import FaceRig, fit_face_rig
+from pipeline.face.rig_prior import UNIT_ONLY
 from pipeline.face.weights import morph_weights
 from pipeline.tracking.tracker import torso_tilt_deg
 
@@ -97,6 +99,17 @@ class FaceStage:
     rig: FaceRig
     head: HeadMesh
     deltas_m: np.ndarray  # (51, V, 3) per-morph-target offsets of the head's V vertices, metres
+
+    def targets(self) -> dict:
+        """Each morph target's size (its largest vertex offset on the head, mm), the take's share
+        of it against the prior's and where it came from: "take" when the take's share is at
+        least half, else "prior" (Face Units alone for UNIT_ONLY shapes, else the training takes
+        pulled toward the Face Units)."""
+        size = 1000 * np.linalg.norm(self.deltas_m, axis=2).max(axis=1)
+        share = self.rig.take_share()
+        return {n: {"size_mm": _r(size[k]), "take_share": _r(share[k], 3),
+                    "source": "take" if share[k] >= 0.5 else "prior (Face Units)" if n in UNIT_ONLY
+                    else "prior (takes + Face Units)"} for k, n in enumerate(ARKIT_NAMES)}
 
 
 @dataclass
@@ -213,15 +226,15 @@ def save_joint_flags(tracks: Tracks, body: BodyStage, out: Path) -> Tracks:
     return tracks
 
 
-def fit_face(tracks: Tracks) -> FaceStage:
+def fit_face(tracks: Tracks, prior: np.ndarray | None = None) -> FaceStage:
     """The face rig fitted to the take's face points (metres, head space; at most RIG_MAX_FRAMES
     frames, evenly spread), the head built from its neutral face, and the rig's morph targets
-    carried over to every head vertex."""
+    carried over to every head vertex. prior: (51, 468, 3) generic shapes (default the asset's)."""
     sel = np.arange(tracks.n_frames)
     if len(sel) > RIG_MAX_FRAMES:
         sel = np.linspace(0, len(sel) - 1, RIG_MAX_FRAMES).round().astype(int)
     rig = fit_face_rig(face_points_m(tracks, sel), tracks.blendshapes[sel], tracks.face_valid[sel],
-                       tracks.t_s[sel])
+                       tracks.t_s[sel], prior)
     head = build_head(rig.neutral_m)
     return FaceStage(rig, head, extend_deltas(head, rig.deltas_m[:, :N_FACE_MESH_POINTS]))
 
@@ -358,7 +371,8 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
         "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
                      "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
-                     "morph_targets": list(ARKIT_NAMES)},
+                     "morph_targets": list(ARKIT_NAMES), "targets": result.face.targets(),
+                     "missing_targets": {"tongueOut": "no tongue in the head yet (issue 16)"}},
         "texture": {**tex.stats, "skipped": tex.skipped or None},
         "body": {"joints": list(skel.names),
                  "mean_bone_direction_error_deg": bone_direction_error_deg(skel, result.body.motion, tracks),
