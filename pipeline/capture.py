@@ -36,6 +36,7 @@ import sys
 
 from pipeline.core.errors import PipelineError, install_cli_signals, interrupted, report
 from pipeline.core.quiet import send_native_stderr_to_devnull
+from pipeline.face.calibration import live_calibration
 from pipeline.live.options import CaptureOptions, LiveOptions
 from pipeline.live.recover import recover_take
 from pipeline.live.run import run_capture
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--vmc", nargs="?", const="", metavar="[HOST:]PORT",
                     help="stream blendshapes and bones over the VMC protocol (OSC/UDP) while "
                          "capturing; default 127.0.0.1:39539 (localhost unless a host is named)")
+    ap.add_argument("--face-calibration", metavar="SECONDS|FILE|SECONDS,FILE",
+                    help="with --vmc: subtract the resting face from the streamed blendshapes: measured over "
+                         "the first SECONDS (relax your face), or the face_calibration.json of an earlier "
+                         "session (its gains too), or both")
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N",
@@ -95,7 +100,8 @@ def capture_options(a: argparse.Namespace) -> CaptureOptions:
     """The parsed arguments as the take's options (milliseconds to seconds)."""
     live = LiveOptions(seconds=a.seconds, tolerance_s=None if a.tolerance_ms is None else a.tolerance_ms / MS_PER_S,
                        track_max_side=a.track_max_side, lost_after_s=a.lost_after,
-                       segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc, subject=a.subject)
+                       segment_s=a.segment_s, keep_segments=a.keep_segments, vmc=a.vmc, subject=a.subject,
+                       face_calibration=a.face_calibration)
     return CaptureOptions(out=a.out, overwrite=a.overwrite,
                           width=a.width, height=a.height, fps=a.fps, preview=not a.no_preview,
                           quiet=a.quiet, max_gap_s=a.max_gap, live=live)
@@ -115,6 +121,7 @@ def main(argv=None) -> int:
     try:
         if a.recover:
             return recover(a)
+        live_calibration(a.face_calibration)  # a bad value stops here, before any camera opens
         return run_capture(a.cams, capture_options(a))
     except PipelineError as e:
         return report(e)

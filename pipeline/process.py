@@ -50,6 +50,10 @@ def main(argv=None) -> int:
     ap.add_argument("--max-gap", type=float, default=0.25,
                     help="fill tracking gaps up to this many seconds (flagged in tracks.npz); default 0.25")
     ap.add_argument("--subject", type=parse_subject, default=AUTO, metavar="auto|N", help=SUBJECT_HELP)
+    ap.add_argument("--face-calibration", metavar="auto|FILE",
+                    help="subtract the resting face and stretch each shape to its full range: 'auto' "
+                         "(measured on this take) or a face_calibration.json of an earlier session of the "
+                         "same person (every session writes its own)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     if _is_batch(a):
@@ -67,7 +71,7 @@ def main(argv=None) -> int:
         return 2
     try:
         m = process_take(a.videos, out, a.calib, offsets, a.max_gap, progress=not a.quiet, subject=a.subject,
-                         overwrite=a.overwrite)
+                         overwrite=a.overwrite, face_calibration=a.face_calibration)
     except PipelineError as e:
         return report(e)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the unfinished session folder was removed

@@ -187,8 +187,9 @@ def test_three_vrm_loads_the_avatar_and_plays_the_take(exported, tmp_path):
     blink = r["expressions"]["preset"]["blink"]["binds"]
     assert sorted(b["target"] for b in blink) == ["eyeBlinkLeft", "eyeBlinkRight"]
     assert r["lookAt"]["applier"] == "bone"
-    # the head's texture comes with the avatar, decoded
-    assert [(m["mesh"], m["map"]) for m in r["materials"] if m["map"]] == [("Head", {"width": 1024, "height": 1024})]
+    # the head's and the hair's textures come with the avatar, decoded
+    maps = {m["mesh"]: m["map"] for m in r["materials"] if m["map"]}
+    assert maps == {"Head": {"width": 1024, "height": 1024}, "Hair": {"width": 256, "height": 256}}
     va = r["vrma"]
     assert va["duration"] == pytest.approx(st.take.times_s[-1], abs=1e-4)
     assert set(va["rotationTracks"]) == set(st.names) - {"leftEye", "rightEye"}

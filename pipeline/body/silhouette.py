@@ -151,6 +151,15 @@ def _draw(shape: tuple, tris_2d: np.ndarray, labels: np.ndarray, depth: np.ndarr
     return out
 
 
+def label_image(points: np.ndarray, triangles: np.ndarray, vertex_label: np.ndarray, camera,
+                shape: tuple) -> np.ndarray:
+    """(H, W) int16: -1 background, else the label (of its first vertex) of the nearest triangle
+    of the mesh (points (V, 3) model space), every triangle drawn whichever way it faces."""
+    depth = _depth(points, camera)[triangles]
+    return _draw(shape, _project(points, camera)[triangles], vertex_label[triangles[:, 0]], depth.mean(1),
+                 depth.min(1) > NEAR_M)
+
+
 def _subject_crop(tracks: Tracks, k: int) -> tuple[int, int, int]:
     """(x0, y0, side) pixels of a square around the subject's pose landmarks in frame k, CROP_SCALE
     times their extent (the detector misses people that are small in the frame)."""
@@ -260,9 +269,7 @@ def compare_frame(frame: np.ndarray, view: FrameView, skel: Skeleton, motion: Bo
                      + [head.triangles.astype(np.int64) + offsets[-1]])
     vertex_label = np.r_[np.concatenate([r for _, r in parts]), np.full(len(view.head_posed), HEAD_LABEL)]
     colour = np.vstack([m.color[:, :3] for m, _ in parts]).astype(np.float64)
-    depth = _depth(points, view.camera)[tris]
-    labels = _draw(frame.shape[:2], _project(points, view.camera)[tris], vertex_label[tris[:, 0]], depth.mean(1),
-                   depth.min(1) > NEAR_M)
+    labels = label_image(points, tris, vertex_label, view.camera, frame.shape[:2])
     avatar = labels >= 0
     body_label = vertex_label[:len(colour)]
     colours = {r: colour[body_label == r][0] for r in range(len(REGIONS)) if (body_label == r).any()}

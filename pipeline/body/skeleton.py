@@ -177,6 +177,12 @@ class Skeleton:
     def n_joints(self) -> int:
         return len(self.names)
 
+    @property
+    def head_space_origin_m(self) -> np.ndarray:
+        """(3,) where the head's own space (canonical face space) has its origin in the rest
+        pose's model space, metres."""
+        return self.rest_world_m[self.index("head")] + self.head_anchor_m
+
     def index(self, name: str) -> int:
         """Index of a joint by its humanoid name (ValueError if unknown)."""
         try:

@@ -22,7 +22,8 @@ class SkinnedMesh:
     targets:   (K, V, 3) float32 morph target POSITION deltas, or None; target_names: K names.
     texture:   (S, S, 3) uint8 RGB (sRGB) base colour texture over `uv`, or None. A textured
                mesh gets its own material with the image as baseColorTexture (and no COLOR_0,
-               which glTF would multiply into it).
+               which glTF would multiply into it). (S, S, 4) RGBA: its alpha cuts the surface
+               out and both sides are drawn (hair).
     """
 
     name: str

@@ -26,7 +26,7 @@ def head_part(head: HeadMesh, deltas_m: np.ndarray, skel: Skeleton,
     """The head in model space, skinned to head/neck and the eyeballs to the eye joints.
     texture: (S, S, 3) uint8 RGB base colour over head.uv (pipeline.head_texture); with it the
     head carries the image instead of its vertex colours."""
-    origin = skel.rest_world_m[skel.index("head")] + skel.head_anchor_m
+    origin = skel.head_space_origin_m
     V = len(head.positions_m)
     joints = np.zeros((V, 4), np.uint16)
     weights = np.zeros((V, 4), np.float32)

@@ -40,6 +40,7 @@ TEXTURE_FORMATS = ("jpeg", "png")
 JPEG_QUALITY = 95  # OpenCV quality 0-100: the texture's detail without visible blocks
 PNG_COMPRESSION = 6  # OpenCV zlib level 0-9 (lossless either way): OpenCV's default speed/size trade-off
 SKIN_ROUGHNESS = 0.7  # glTF roughness 0-1 of the vertex-coloured skin: matte, a little sheen
+ALPHA_CUTOFF = 0.5  # an RGBA texture's texels under this alpha are cut out (hair strands' gaps)
 TEXTURED_SKIN_ROUGHNESS = 0.6  # the textured skin: slightly glossier, the texture carries the detail
 UINT16_INDEX_LIMIT = 65535  # meshes with fewer vertices use uint16 indices (65535 is reserved by some APIs)
 MAT4_WIDTH = 16  # components of a 4x4 matrix accessor
@@ -73,17 +74,20 @@ def _unit_quats(q: np.ndarray) -> np.ndarray:
 
 
 def encode_texture(rgb: np.ndarray, fmt: str = "jpeg") -> tuple[bytes, str]:
-    """(S, S, 3) uint8 RGB -> (encoded bytes, MIME type)."""
+    """(S, S, 3) uint8 RGB or (S, S, 4) RGBA (always PNG: JPEG has no alpha) -> (encoded bytes,
+    MIME type)."""
     if fmt not in TEXTURE_FORMATS:
         raise ValueError(f"texture format must be one of {TEXTURE_FORMATS}, not {fmt!r}")
-    img = np.ascontiguousarray(np.asarray(rgb, np.uint8)[..., ::-1])     # RGB -> BGR for OpenCV
-    if fmt == "jpeg":
+    rgb = np.asarray(rgb, np.uint8)
+    alpha = rgb.shape[-1] == 4
+    img = np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA) if alpha else rgb[..., ::-1])  # OpenCV order
+    if fmt == "jpeg" and not alpha:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     else:
         ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     if not ok:
         raise ValueError("texture could not be encoded")
-    return buf.tobytes(), "image/jpeg" if fmt == "jpeg" else "image/png"
+    return buf.tobytes(), "image/jpeg" if fmt == "jpeg" and not alpha else "image/png"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,18 +103,21 @@ def _empty_document(generator: str, extras: dict | None) -> dict:
             "scenes": [], "skins": [], "textures": []}
 
 
-def _material(name: str, roughness: float, texture: int | None = None) -> dict:
-    """A white, non-metallic material; texture: the index of its base colour texture."""
+def _material(name: str, roughness: float, texture: int | None = None, cutout: bool = False) -> dict:
+    """A white, non-metallic material; texture: the index of its base colour texture; cutout: the
+    texture's alpha cuts the surface out (MASK, no sorting needed) and both sides are drawn (hair
+    cards are single sheets)."""
     pbr = {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": roughness}
     if texture is not None:
         pbr["baseColorTexture"] = {"index": texture, "texCoord": 0}
-    return {"pbrMetallicRoughness": pbr, "emissiveFactor": [0.0, 0.0, 0.0], "alphaMode": "OPAQUE",
-            "doubleSided": False, "name": name}
+    alpha = {"alphaMode": "MASK", "alphaCutoff": ALPHA_CUTOFF} if cutout else {"alphaMode": "OPAQUE"}
+    return {"pbrMetallicRoughness": pbr, "emissiveFactor": [0.0, 0.0, 0.0], **alpha,
+            "doubleSided": cutout, "name": name}
 
 
 def _add_textured_material(b: glb.Builder, part: SkinnedMesh, fmt: str) -> int:
     """Embed the part's texture (image in a buffer view, texture, the shared sampler) and add
-    its material "<name>Skin"; the material's index."""
+    its material "<name>Skin" ("<name>Cutout" for an RGBA texture); the material's index."""
     doc = b.doc
     data, mime = encode_texture(part.texture, fmt)
     doc["images"].append({"mimeType": mime, "bufferView": b.view(data), "name": f"{part.name}_basecolor"})
@@ -118,7 +125,9 @@ def _add_textured_material(b: glb.Builder, part: SkinnedMesh, fmt: str) -> int:
         doc["samplers"].append({"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR,
                                 "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE})
     doc["textures"].append({"sampler": 0, "source": len(doc["images"]) - 1, "name": f"{part.name}_basecolor"})
-    doc["materials"].append(_material(f"{part.name}Skin", TEXTURED_SKIN_ROUGHNESS, len(doc["textures"]) - 1))
+    cutout = part.texture.shape[-1] == 4
+    name = f"{part.name}Cutout" if cutout else f"{part.name}Skin"
+    doc["materials"].append(_material(name, TEXTURED_SKIN_ROUGHNESS, len(doc["textures"]) - 1, cutout))
     return len(doc["materials"]) - 1
 
 
@@ -269,14 +278,18 @@ def read_texture(doc: dict, blob: bytes, material_index: int | None) -> np.ndarr
     image = doc["images"][doc["textures"][info["index"]]["source"]]
     view = doc["bufferViews"][image["bufferView"]]
     start = view.get("byteOffset", 0)
-    bgr = cv2.imdecode(np.frombuffer(blob[start:start + view["byteLength"]], np.uint8), cv2.IMREAD_COLOR)
-    return None if bgr is None else bgr[..., ::-1].copy()
+    img = cv2.imdecode(np.frombuffer(blob[start:start + view["byteLength"]], np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return None
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA) if img.shape[-1] == 4 else img[..., ::-1].copy()
 
 
 def texture_vertex_colours(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """(V, 4) linear RGBA vertex colours sampled (bilinear) from an sRGB texture at the UVs:
     what a per-vertex drawing (the previews) can show of a textured mesh."""
-    lin = srgb_to_linear(sample_uv(texture.astype(np.float32) / 255, uv))
+    lin = srgb_to_linear(sample_uv(texture[..., :3].astype(np.float32) / 255, uv))
     return np.concatenate([lin, np.ones((len(lin), 1))], 1).astype(np.float32)
 
 

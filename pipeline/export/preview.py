@@ -21,6 +21,7 @@ from pipeline.export.gltf import Take, read_avatar
 
 LIGHT_DIR = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])  # unit, from the front, above, right
 AMBIENT = 0.35  # shade of a face turned away from the light; 1 - AMBIENT is the diffuse share
+HEAD_MESHES = ("Head", "Hair")  # drawn alone in the contact sheet's last row
 FILL = 0.9  # the avatar fills this fraction of the picture (a 5 % margin on each side)
 DISPLAY_GAMMA = 2.2  # vertex colours are linear, the picture is sRGB (approximated by this gamma)
 SUBPIXEL_BITS = 4  # cv2.fillConvexPoly draws at 1/16 pixel precision
@@ -77,15 +78,18 @@ def posed_avatar(meshes: list[SkinnedMesh], parents, rest_local_m, take: Take, k
     for part in meshes:
         wts = take.morph_weights[k] if part.targets is not None else None
         col = part.color[:, :3] if part.color is not None else np.full((len(part.positions), 3), GREY)
-        out.append((skin(part, jw, rest, wts), part.triangles, col))
+        tris = part.triangles
+        if part.texture is not None and part.texture.shape[-1] == 4:  # cut-out cards (hair): both sides
+            tris = np.vstack([tris, tris[:, ::-1]])
+        out.append((skin(part, jw, rest, wts), tris, col))
     return out
 
 
 def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> np.ndarray:
     """n evenly spaced instants: the video frame with its landmarks above the avatar (whole, then
-    its mesh named "Head" alone) as read back from the exported .glb, BGR. frame_at(i) returns frame i of the take (BGR)
-    or None: then the landmarks are drawn on a dark background (pictures for the docs must not
-    carry other people's footage)."""
+    its meshes named "Head" and "Hair" alone) as read back from the exported .glb, BGR.
+    frame_at(i) returns frame i of the take (BGR) or None: then the landmarks are drawn on a dark
+    background (pictures for the docs must not carry other people's footage)."""
     _, parents, rest_local_m, meshes, take = read_avatar(glb_path)
     idx = np.linspace(0, tracks.n_frames - 1, n + 2)[1:-1].round().astype(int)
     cols = []
@@ -101,7 +105,7 @@ def contact_sheet(frame_at, tracks, glb_path, n: int = 5, tile_h: int = 300) -> 
         posed = posed_avatar(meshes, parents, rest_local_m, take, int(i))
         avatar_size = (max(fw, tile_h * 2 // 3), tile_h)  # at least a 2:3 portrait tile
         body = draw_meshes(posed, size=avatar_size)
-        head = draw_meshes([p for p, m in zip(posed, meshes) if m.name == "Head"], size=avatar_size)
+        head = draw_meshes([p for p, m in zip(posed, meshes) if m.name in HEAD_MESHES], size=avatar_size)
         width = max(top.shape[1], body.shape[1])
         col = [cv2.copyMakeBorder(x, 0, 0, 0, width - x.shape[1], cv2.BORDER_CONSTANT, value=BORDER_BGR)
                for x in (top, body, head)]

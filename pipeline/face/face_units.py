@@ -66,7 +66,7 @@ class FaceUnitPrior:
     distance_m: np.ndarray
 
 
-def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Similarity (s, R, t) minimising |s R src + t - dst|^2 over points (N, 3)."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     a, b = src - mu_s, dst - mu_d
@@ -149,13 +149,13 @@ def _probe_pairs(verts: np.ndarray, units: np.ndarray, canon: np.ndarray) -> tup
 def _align(canon: np.ndarray, verts: np.ndarray, tris: np.ndarray, units: np.ndarray):
     """Similarity (s, R, t) putting the canonical face on the head's skin (probes, then ICP on
     the skin's vertices, which are a few millimetres apart)."""
-    s, rot, t = _umeyama(*_probe_pairs(verts, units, canon))
+    s, rot, t = umeyama(*_probe_pairs(verts, units, canon))
     skin = verts[np.unique(tris)]
     tree = cKDTree(skin)
     for _ in range(ICP_ROUNDS):
         dist, near = tree.query(s * canon @ rot.T + t)
         keep = dist <= np.quantile(dist, ICP_KEEP)
-        s, rot, t = _umeyama(canon[keep], skin[near[keep]])
+        s, rot, t = umeyama(canon[keep], skin[near[keep]])
     return s, rot, t
 
 
@@ -187,11 +187,19 @@ def _sides(verts: np.ndarray, tris: np.ndarray, units: np.ndarray) -> np.ndarray
 
 
 @lru_cache(maxsize=1)
+def canonical_to_hm08() -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity (s, R (3, 3), t (3,) metres) putting the canonical face on the neutral hm08
+    head of the body model (steps 1's probes and ICP): x_hm08 = s R x_canonical + t."""
+    canon = load_canonical_face().vertices_m[:N_MESH].astype(np.float64)
+    return _align(canon, *_head(load_body_model()))
+
+
+@lru_cache(maxsize=1)
 def face_unit_prior() -> FaceUnitPrior:
     """The 52 Face Units on the canonical face (see the module docstring); read-only arrays."""
     canon = load_canonical_face().vertices_m[:N_MESH].astype(np.float64)
     verts, tris, units = _head(load_body_model())
-    s, rot, t = _align(canon, verts, tris, units)
+    s, rot, t = canonical_to_hm08()
     src, dst = _probe_pairs(verts, units, canon)
     placed = _warp(s * canon @ rot.T + t, s * src @ rot.T + t, dst)
     f, bary, dist = _closest_on_triangles(placed, verts, tris, _sides(verts, tris, units))

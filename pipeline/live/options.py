@@ -31,6 +31,7 @@ class LiveOptions:
     keep_segments: bool = False         # keep the segments after joining them
     vmc: str | None = None              # "[host:]port" to stream over the VMC protocol ("" = default)
     subject: str | int = AUTO           # who to follow when several people are in view (pipeline.tracking.subject)
+    face_calibration: str | None = None  # the VMC stream's: SECONDS, FILE or SECONDS,FILE (pipeline.face.calibration)
 
 
 @dataclass

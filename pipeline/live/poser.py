@@ -29,6 +29,7 @@ from pipeline.body.skeleton import build_skeleton
 from pipeline.body.solve import solve_body
 from pipeline.core.one_euro import OneEuroParams, PoseSmoother
 from pipeline.core.tracks import BLENDSHAPE_NAMES, Tracks
+from pipeline.face.calibration import LiveCalibration
 from pipeline.face.weights import eye_rotations, morph_weights
 from pipeline.tracking.tracker import store_result
 
@@ -79,11 +80,15 @@ class LivePoser:
 
     skeleton: a pipeline.body.skeleton.Skeleton (default: the 1.75 m default skeleton; receivers put
     the rotations on their own avatar anyway). image_size: the tracked image's (width, height).
+    calibration: the user's expression calibration (pipeline.face.calibration.LiveCalibration),
+    applied to the weights before the filters; None: the scores as they are.
     """
 
     def __init__(self, skeleton=None, image_size=(1280, 720), body: bool = True, window_s: float = 0.5,
-                 smooth: bool = True, body_cpu_share: float | None = None, solve_process: bool = False):
+                 smooth: bool = True, body_cpu_share: float | None = None, solve_process: bool = False,
+                 calibration: LiveCalibration | None = None):
         self.skel = skeleton or build_skeleton(None)
+        self.calibration = calibration
         self.image_size = tuple(image_size)
         self.body = body
         self.window_s = window_s
@@ -107,6 +112,8 @@ class LivePoser:
         face = result.face
         bs = face.blendshapes[None] if face is not None else np.full((1, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
         w = morph_weights(bs, np.array([face is not None]))[0].astype(np.float64)
+        if self.calibration is not None:
+            w = self.calibration(w, t_s, face is not None)
         rot = self._body_pose(result, t_s) if self.body else None
         if rot is None and self.body:
             rot = self._rest_pose()  # nobody in view: the relaxed rest pose, as a batch take shows

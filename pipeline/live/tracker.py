@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from capture.sync import DropOldestQueues, Frame, FrameGrouper
+from pipeline.face.calibration import live_calibration
 from pipeline.live.options import LiveOptions
 from pipeline.live.vmc import LiveVMCStreamer, parse_target
 from pipeline.tracking.subject import AUTO
@@ -135,7 +136,8 @@ class LiveTracker:
         self.lock = threading.Lock()
         self.vmc = None
         if opts.vmc is not None:
-            self.vmc = LiveVMCStreamer(*parse_target(opts.vmc), image_size=sizes[0])
+            self.vmc = LiveVMCStreamer(*parse_target(opts.vmc), image_size=sizes[0],
+                                       calibration=live_calibration(opts.face_calibration))
 
     def load(self) -> None:
         """Start the workers and wait until both models of every camera are loaded (and the VMC

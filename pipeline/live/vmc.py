@@ -199,9 +199,11 @@ class LiveVMCStreamer:
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, blend_sets=("perfectsync",),
                  body: bool = True, skeleton=None, image_size=(1280, 720), window_s: float = 0.5,
                  max_queue: int = 2, sender: VMCSender | None = None, smooth: bool = True,
-                 body_cpu_share: float | None = LIVE_BODY_CPU_SHARE, solve_process: bool = True):
+                 body_cpu_share: float | None = LIVE_BODY_CPU_SHARE, solve_process: bool = True,
+                 calibration=None):
         self.sender = sender or VMCSender(host, port, blend_sets)
-        self.poser = LivePoser(skeleton, image_size, body, window_s, smooth, body_cpu_share, solve_process)
+        self.poser = LivePoser(skeleton, image_size, body, window_s, smooth, body_cpu_share, solve_process,
+                               calibration)
         self.skel = self.poser.skel
         self._queue: collections.deque = collections.deque(maxlen=max_queue)
         self._cond = threading.Condition()

@@ -56,7 +56,7 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
                       max_gap_s: float = 0.25, progress: bool = True, reference: int = 0,
                       offsets: str | Sequence[float] = "auto", max_error_px: float | None = None,
                       tracks: Sequence | None = None, subject: str | int = AUTO,
-                      overwrite: bool = False) -> dict:
+                      overwrite: bool = False, face_calibration: str | Path | None = None) -> dict:
     """Run every stage on several videos of one take (see the module docstring); write the session
     folder; return the manifest.
 
@@ -68,6 +68,7 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
     overwrite: replace a session already in out_dir whole (else InputError). The session is
                written in a temporary sibling folder that becomes out_dir only once it is whole
                (pipeline.core.session_folder.staged_session).
+    face_calibration: None, "auto" or a face_calibration.json applied to the expression.
     """
     videos = [Path(v) for v in videos]
     if len(videos) < 2:
@@ -92,7 +93,8 @@ def process_multiview(videos: Sequence[str | Path], calibration_path: str | Path
                             max_error_px=max_error_px or DEFAULT_MAX_ERROR_PX, names=views.names)
         sw.lap("fusion", t0)
 
-        manifest = finish_fused(views, fusion, own_tracks, reference, calibration_path, out, sw, max_gap_s)
+        manifest = finish_fused(views, fusion, own_tracks, reference, calibration_path, out, sw, max_gap_s,
+                                face_calibration)
         manifest["multiview"] = multiview_section(views, fusion, sync_rep, calibration_path)
         manifest["outputs"]["views"] = [f"views/{n}.npz" for n in views.names]
         manifest["warnings"] = short + list(manifest.get("warnings", [])) + warnings
@@ -138,7 +140,7 @@ def track_views(views: Views, tracks: Sequence | None, progress: bool, out: Path
 
 
 def finish_fused(views: Views, fusion: Fusion, own_tracks: list, reference: int, calibration_path: str | Path,
-                 out: Path, sw: Stopwatch, max_gap_s: float) -> dict:
+                 out: Path, sw: Stopwatch, max_gap_s: float, face_calibration: str | Path | None = None) -> dict:
     """Every stage after tracking on the fused tracks, the reference video's frames for the preview,
     each camera's own tracks and frames for the texture, each camera's blendshape scores for the
     expression; returns the manifest."""
@@ -150,7 +152,7 @@ def finish_fused(views: Views, fusion: Fusion, own_tracks: list, reference: int,
                         "calibration": str(Path(calibration_path).resolve()),
                         "width": views.infos[reference].width, "height": views.infos[reference].height},
             tool="pipeline.process (multiview)", texture_cameras=list(zip(own_tracks, readers)),
-            expression_views=list(fusion.view_blendshapes))
+            expression_views=list(fusion.view_blendshapes), face_calibration=face_calibration)
 
 
 def multiview_section(views: Views, fusion: Fusion, sync_rep: dict, calibration_path: str | Path) -> dict:

@@ -22,14 +22,17 @@ from pipeline.tracking.video import track_video
 
 
 def process_video(video: str | Path, out_dir: str | Path, max_gap_s: float = 0.25,
-                  progress: bool = True, subject: str | int = AUTO, overwrite: bool = False) -> dict:
+                  progress: bool = True, subject: str | int = AUTO, overwrite: bool = False,
+                  face_calibration: str | Path | None = None) -> dict:
     """Run every stage on one video; write the session folder whole; return the manifest.
 
     max_gap_s: tracking gaps up to this many seconds are filled (and flagged in tracks.npz);
     progress: a progress bar on stderr while tracking; subject: who to follow when several people
     are in view ("auto" or N, pipeline.tracking.subject); overwrite: replace a session already
-    in out_dir whole (else InputError). The manifest's "input" gives the frames the container
-    announces and the frames decoded; a warning says when they differ (a truncated file).
+    in out_dir whole (else InputError); face_calibration: None, "auto" or a face_calibration.json
+    applied to the expression (pipeline.session.stages.calibrate_expression). The manifest's
+    "input" gives the frames the container announces and the frames decoded; a warning says when
+    they differ (a truncated file).
     """
     sw = Stopwatch()
     t0 = time.perf_counter()
@@ -43,4 +46,4 @@ def process_video(video: str | Path, out_dir: str | Path, max_gap_s: float = 0.2
             return finish_session(raw, out, Path(video).stem, frame_at, sw, max_gap_s, input_info={
                 "video": str(Path(video).resolve()), "width": info.width, "height": info.height,
                 "frames_announced": info.frame_count, "frames_decoded": raw.n_frames},
-                warnings=[short] if short else [])
+                warnings=[short] if short else [], face_calibration=face_calibration)

@@ -7,6 +7,8 @@ raw `Tracks` of a take -> a session folder.
                  the body solve's per-joint "solved from view" flags
   texture.png    the head's base colour (1024 x 1024; avatar.glb embeds it as JPEG, quality 95)
   latent.npz     the expression rig's latent track, when the take has a face (pipeline.face.latent_rig)
+  face_calibration.json   the take's own expression calibration (resting face, gains;
+                 pipeline.face.calibration), applied when asked (face_calibration="auto" or a file)
   avatar.glb     textured head with 51 ARKit morph targets on a humanoid skeleton, one take
   avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv   the engine formats (pipeline.export.formats)
   preview.png    contact sheet: video frames with landmarks beside the avatar at the same instant
@@ -32,6 +34,7 @@ from pipeline.body.clothes import Garment, dress
 from pipeline.body.colours import SampledColours, sample_body_colours
 from pipeline.body.framing import framing_report
 from pipeline.body.girth import GirthFit, fit_girth
+from pipeline.body.hair_fit import HairFit, fit_hair_to_frames, hair_part, not_seen
 from pipeline.body.mesh import BodyShape, body_regions, build_body_mesh, fit_body_shape
 from pipeline.body.screening import screen_tracks
 from pipeline.body.skeleton import Skeleton, build_skeleton
@@ -46,6 +49,7 @@ from pipeline.export.formats import export_formats
 from pipeline.export.gltf import Take, build_gltf, write_glb
 from pipeline.export.neck_join import join_neck
 from pipeline.export.preview import contact_sheet
+from pipeline.face.calibration import FaceCalibration, calibrate_face
 from pipeline.face.head_mesh import HeadMesh, build_head, extend_deltas
 from pipeline.face.head_space import face_points_m
 from pipeline.face.head_texture import TextureResult, build_head_texture
@@ -123,6 +127,7 @@ class BodyStage:
     colours: SampledColours
     girth: GirthFit | None = None  # None: not fitted (no body, or several cameras)
     clothes: list[Garment] = field(default_factory=list)
+    hair: HairFit | None = None    # None: not fitted (the stage run without a head)
 
     def parts(self) -> list[tuple[SkinnedMesh, np.ndarray]]:
         """The body and its clothes, each with its vertices' regions (pipeline.body.mesh.REGIONS)."""
@@ -138,6 +143,7 @@ class ExpressionStage:
 
     weights: np.ndarray
     latent: LatentTrack | None
+    calibration: str | None = None  # the calibration applied to the weights ("auto" or a file), if any
 
 
 @dataclass
@@ -257,19 +263,23 @@ def texture_head(tracks: Tracks, frame_at, head: HeadMesh, cameras: list | None,
 def fit_body(tracks: Tracks, face: FaceStage, colour_views: list) -> BodyStage:
     """The skeleton measured from the take (eyes where the head's are), its motion, the body
     model's shape fitted to it (lengths from the skeleton; girth from the person's silhouette in
-    a single camera's frames) and the body mesh coloured from the frames of colour_views
-    [(tracks, frame_at), ...] (each camera's own)."""
+    a single camera's frames), the body mesh coloured from the frames of colour_views
+    [(tracks, frame_at), ...] (each camera's own), its clothes, and the hair style and colour
+    (a single camera's frames; else the neutral style)."""
     skel = build_skeleton(tracks, eye_centres_face_m=face.head.eye_centres_m)
     motion = solve_body(skel, tracks)
     shape = fit_body_shape(load_body_model(), skel)
     girth = None
-    if len(colour_views) == 1 and colour_views[0][0] is tracks and tracks.pose_valid.any():
-        head = head_part(face.head, face.deltas_m, skel)
+    one_camera = len(colour_views) == 1 and colour_views[0][0] is tracks and tracks.pose_valid.any()
+    head = head_part(face.head, face.deltas_m, skel)
+    if one_camera:
         girth = fit_girth(tracks, colour_views[0][1], skel, motion, head, shape)
         shape = girth.shape
     colours = sample_body_colours(colour_views)
-    return BodyStage(skel, motion, build_body_mesh(skel, colours.colours, shape), shape, colours, girth,
-                     dress(skel, shape, colours))
+    mesh, clothes = build_body_mesh(skel, colours.colours, shape), dress(skel, shape, colours)
+    hair = (fit_hair_to_frames(tracks, colour_views[0][1], skel, motion, face.head, head,
+                               [mesh, *(g.mesh for g in clothes)]) if one_camera else not_seen(face.head))
+    return BodyStage(skel, motion, mesh, shape, colours, girth, clothes, hair)
 
 
 def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -> ExpressionStage:
@@ -290,13 +300,26 @@ def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -
     return ExpressionStage(latent.weights.astype(np.float32), latent)
 
 
+def calibrate_expression(expression: ExpressionStage, tracks: Tracks, face_calibration: str | Path | None,
+                         out: Path) -> ExpressionStage:
+    """The expression with the take's own calibration saved (face_calibration.json) and, when asked,
+    a calibration applied to its weights ("auto": the take's own; else a saved file's)."""
+    measured = calibrate_face(expression.weights, tracks.face_valid)
+    measured.save(out / "face_calibration.json")
+    if face_calibration is None:
+        return expression
+    used = measured if face_calibration == "auto" else FaceCalibration.load(face_calibration)
+    return replace(expression, weights=used.apply(expression.weights), calibration=str(face_calibration))
+
+
 def export_avatar(take_name: str, tracks: Tracks, face: FaceStage, tex: TextureResult, body: BodyStage,
                   weights: np.ndarray, out: Path) -> tuple[Take, Path]:
     """Write avatar.glb: body and textured head on the skeleton, one take keyed at every frame;
     returns (the take, the file's path)."""
     take = build_take(take_name, tracks.t_s, tracks.duration_s, weights, body.motion, body.skel)
     meshes = [*join_neck(body.mesh, head_part(face.head, face.deltas_m, body.skel, tex.image), face.head),
-              *(g.mesh for g in body.clothes)]
+              *(g.mesh for g in body.clothes),
+              *([hair_part(body.hair.hair, body.skel)] if body.hair and body.hair.hair else [])]
     gltf, blob = build_gltf(
         body.skel.names, body.skel.parents, body.skel.rest_local_m, meshes, take,
         extras={"dhcap": {"source": take_name, "fps": tracks.fps, "duration_s": tracks.duration_s}})
@@ -312,7 +335,7 @@ def write_preview(frame_at, tracks: Tracks, glb: Path, out: Path) -> None:
 def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_gap_s: float = 0.25,
                    input_info: dict | None = None, tool: str = "pipeline.process",
                    texture_cameras: list | None = None, expression_views: list | None = None,
-                   warnings: list[str] | None = None) -> dict:
+                   warnings: list[str] | None = None, face_calibration: str | Path | None = None) -> dict:
     """Every stage after tracking, shared by batch and live capture: check, fill gaps, save the
     tracks, fit the face rig and head, texture the head, solve the body, export avatar.glb, draw
     preview.png and write manifest.json. `frame_at(i)` returns frame i of the take (BGR) or None,
@@ -322,6 +345,8 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     on the take's timeline (NaN where it does not see the face well), which the latent rig fuses
     by encoding each view; without it, the tracks' own scores. warnings: found before these
     stages (e.g. a video that decodes fewer frames than it announces), kept first in the manifest.
+    face_calibration: None (weights as solved), "auto" (the take's own calibration) or a saved
+    face_calibration.json (the same user's) applied to the weights; the take's own is saved anyway.
     The manifest is written last, listing every file of `out` (pipeline.core.session_folder).
     `raw` is handed over: its landmark arrays are screened and filled in place (`check_and_fill`).
     """
@@ -337,7 +362,7 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     body = fit_body(tracks, face, texture_cameras or [(tracks, frame_at)])
     tracks = save_joint_flags(tracks, body, out)
     t0 = sw.lap("body_solve", t0)
-    expression = solve_expression(tracks, expression_views, out)
+    expression = calibrate_expression(solve_expression(tracks, expression_views, out), tracks, face_calibration, out)
     t0 = sw.lap("expression", t0)
     take, glb = export_avatar(take_name, tracks, face, tex, body, expression.weights, out)
     t0 = sw.lap("export", t0)
@@ -362,12 +387,13 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
         "input": {**(input_info or {}), "fps": round(tracks.fps, 4), "frames": tracks.n_frames,
                   "duration_s": round(tracks.duration_s, 4)},
         "outputs": {"tracks": "tracks.npz", "avatar": "avatar.glb", "preview": "preview.png",
-                    "manifest": "manifest.json", **result.engine_files,
+                    "manifest": "manifest.json", "face_calibration": "face_calibration.json", **result.engine_files,
                     **({"texture": "texture.png"} if tex.image is not None else {}),
                     **({"latent": "latent.npz"} if lt is not None else {})},
         "tracking": _tracking_section(result.raw, tracks, max_gap_s),
         "framing": framing_report(tracks),
         "expression": lt.summary() if lt is not None else None,
+        "face_calibration": {"file": "face_calibration.json", "applied": result.expression.calibration},
         "face_rig": {"personalised": rig.personalised, "fit_frames": rig.n_frames,
                      "heldout_landmark_error_mm": _r(rig.heldout_error_mm),
                      "heldout_error_neutral_only_mm": _r(rig.heldout_error_neutral_mm),
@@ -383,6 +409,7 @@ def build_manifest(result: SessionResult, tool: str, input_info: dict | None, ma
                            "girth_fit": None if result.body.girth is None else result.body.girth.summary()},
                  "colours": result.body.colours.summary(),
                  "clothes": [g.name for g in result.body.clothes]},
+        "hair": result.body.hair.summary() if result.body.hair else None,
         "animation": {"keys": int(len(result.take.times_s)),
                       "duration_s": round(float(result.take.times_s[-1]), 6), "interpolation": "LINEAR"},
         "avatar": {"file": "avatar.glb", "bytes": result.glb.stat().st_size,
