@@ -41,7 +41,7 @@ from pipeline.session.stages import fit_body, fit_face  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 TAKES = {"single_face": "close-up face", "webcam_close_up": "close-up face (cropped)",
          "wolfgang": "face, long hair", "carphone": "face in a car", "s2d_seated": "desk webcam",
-         "p2s_cam01": "full body"}
+         "p2s_cam01": "full body, a small head"}
 REPORT_SHIFT = 0.75  # frames between the hair fit's
 
 
@@ -63,7 +63,7 @@ def bench_take(name: str, n: int) -> dict:
         views = frame_views(tracks, frame_at, body.skel, body.motion, head,
                             sample_frames(tracks, body.motion, n, REPORT_SHIFT))
         fit = body.hair
-        row = {"style": fit.style or "bald", "seen": fit.seen, "frames": len(views),
+        row = {"framing": TAKES.get(name, ""), "style": fit.style or "bald", "seen": fit.seen, "frames": len(views),
                "colour_linear_rgb": [round(float(c), 4) for c in fit.colour]}
         if not views or fit.hair is None:
             return row
@@ -93,12 +93,12 @@ def main() -> int:
     (RESULTS / "hair.json").write_text(json.dumps(out, indent=1))
     lines = ["# Hair (issue 16): head-and-hair IoU before (bald) / after, hair colour\n",
              f"`benchmarks/bench_hair.py` on {out['date']}, {a.frames} frames per take (not the hair fit's).\n",
-             "| take | framing | style | IoU bald / with hair | hair ΔE (median) | frames |",
-             "|---|---|---|---|---|---|"]
+             "| take (framing) | style | IoU bald / with hair | hair ΔE (median) | frames |",
+             "|---|---|---|---|---|"]
     for name, r in rows.items():
         iou = f"{r['iou_bald']:.2f} / {r['iou_hair']:.2f}" if "iou_hair" in r else "-"
         de = f"{r['delta_e_median']:.1f}" if r.get("delta_e_median") is not None else "-"
-        lines.append(f"| {name} | {TAKES.get(name, '')} | {r['style']} | {iou} | {de} | {r['frames']} |")
+        lines.append(f"| {name} ({r['framing']}) | {r['style']} | {iou} | {de} | {r['frames']} |")
     (RESULTS / "hair.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

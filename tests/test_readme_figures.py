@@ -196,3 +196,28 @@ def test_body_model_table_is_the_benchmark(readme):
         want.append(take["after"]["frames"])
         got = _row_numbers(readme, f"{name} ({take['framing']})")
         assert got == pytest.approx(want, abs=1e-9), name
+
+
+def _row_cells(readme: str, first_cell: str) -> list[str]:
+    rows = [line for line in readme.splitlines() if line.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, f"README: {len(rows)} rows for {first_cell!r}"
+    return [c.strip() for c in rows[0].strip("|").split("|")[1:]]
+
+
+def test_hair_table_is_the_benchmark(readme):
+    """Each row of the hair table (take | framing | style | IoU bald / with hair | hair ΔE) holds
+    benchmarks/results/hair.json's figures."""
+    for name, take in _results("hair")["takes"].items():
+        style, iou, delta_e = _row_cells(readme, f"{name} ({take['framing']})")
+        assert style == take["style"], name
+        assert iou == f"{take['iou_bald']:.2f} / {take['iou_hair']:.2f}", name
+        assert delta_e == f"{take['delta_e_median']:.1f}", name
+
+
+def test_calibration_table_is_the_benchmark(readme):
+    """Each row of the calibration table holds benchmarks/results/face_calibration.json's figures."""
+    for name, take in _results("face_calibration")["takes"].items():
+        rest, shown, peak = _row_cells(readme, f"{name} ({take['frames']} frames)")
+        assert rest == f"{take['rest_mean_before']:.3f} / {take['rest_mean_after']:.3f}", name
+        assert int(shown) == take["shown_shapes"], name
+        assert peak == f"{take['peak_before']:.2f} / {take['peak_after']:.2f}", name

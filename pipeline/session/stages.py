@@ -20,6 +20,7 @@ millimetres and degrees in the manifest's error figures, times in seconds.
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -300,6 +301,28 @@ def solve_expression(tracks: Tracks, expression_views: list | None, out: Path) -
     return ExpressionStage(latent.weights.astype(np.float32), latent)
 
 
+class Background:
+    """fn(*args) run in a daemon thread; `result()` waits for it and returns its value or raises
+    its exception. A daemon, so Ctrl-C in the main thread is not held up by it."""
+
+    def __init__(self, fn, *args):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name=fn.__name__, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as e:  # handed to the caller of result()
+            self._error = e
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def calibrate_expression(expression: ExpressionStage, tracks: Tracks, face_calibration: str | Path | None,
                          out: Path) -> ExpressionStage:
     """The expression with the take's own calibration saved (face_calibration.json) and, when asked,
@@ -355,15 +378,17 @@ def finish_session(raw, out: Path, take_name: str, frame_at, sw: Stopwatch, max_
     warnings = [*(warnings or []), *checked]
     face = fit_face(tracks)
     t0 = sw.lap("face_rig", t0)
-    tex = texture_head(tracks, frame_at, face.head, texture_cameras, out)
-    if tex.image is None:
-        warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
-    t0 = sw.lap("texture", t0)
-    body = fit_body(tracks, face, texture_cameras or [(tracks, frame_at)])
-    tracks = save_joint_flags(tracks, body, out)
-    t0 = sw.lap("body_solve", t0)
-    expression = calibrate_expression(solve_expression(tracks, expression_views, out), tracks, face_calibration, out)
-    t0 = sw.lap("expression", t0)
+    with torch_threads(1):  # two stages at once, one core each (and the same results as one at a time)
+        solving = Background(solve_expression, tracks, expression_views, out)  # scores only: no frames
+        tex = texture_head(tracks, frame_at, face.head, texture_cameras, out)
+        if tex.image is None:
+            warnings.append(f"the head is untextured (vertex colours): {tex.skipped}")
+        t0 = sw.lap("texture", t0)
+        body = fit_body(tracks, face, texture_cameras or [(tracks, frame_at)])
+        tracks = save_joint_flags(tracks, body, out)
+        t0 = sw.lap("body_solve", t0)
+        expression = calibrate_expression(solving.result(), tracks, face_calibration, out)
+    t0 = sw.lap("expression", t0)  # what was left of it once texture and body were done
     take, glb = export_avatar(take_name, tracks, face, tex, body, expression.weights, out)
     t0 = sw.lap("export", t0)
     engine = export_formats(out, finished=False)  # avatar.vrm, take.vrma, take.bvh, take_blendshapes.csv
