@@ -79,7 +79,8 @@ def hair_part(hair: Hair, skel: Skeleton) -> SkinnedMesh:
 
 
 def _labels(view, frame, skel, motion, meshes: list[SkinnedMesh], hair: SkinnedMesh | None) -> np.ndarray:
-    """Label image: -1 background, OTHER_LABEL the avatar, HAIR_LABEL the hair where nearest."""
+    """Label image: -1 background, OTHER_LABEL the avatar, HAIR_LABEL the hair where nearest (right
+    inside the head's area, the only place the hair is looked for)."""
     parts = meshes + ([hair] if hair is not None else [])
     posed, _ = pose_meshes(skel, motion, view.k, parts)
     offsets = np.cumsum([0] + [len(p) for p in posed])
@@ -89,7 +90,7 @@ def _labels(view, frame, skel, motion, meshes: list[SkinnedMesh], hair: SkinnedM
     label = np.full(offsets[-1], OTHER_LABEL)
     if hair is not None:
         label[offsets[-2]:] = HAIR_LABEL
-    return label_image(np.vstack(posed), np.vstack(tris), label, view.camera, frame.shape[:2])
+    return label_image(np.vstack(posed), np.vstack(tris), label, view.camera, frame.shape[:2], view.head_area)
 
 
 def _drawn(view, frame, skel, motion, mesh: SkinnedMesh, both_sides: bool = False) -> np.ndarray:
@@ -118,7 +119,7 @@ def hair_pixels(view, frame, skel, motion, meshes, hair: SkinnedMesh) -> np.ndar
     """(P, 3) linear RGB of the person's pixels (the mask eroded by EDGE_PX) where the hair is the
     nearest surface of the avatar; None when fewer than MIN_HAIR_PX."""
     person = cv2.erode(view.person.astype(np.uint8), np.ones((2 * EDGE_PX + 1,) * 2, np.uint8)) > 0
-    m = person & (_labels(view, frame, skel, motion, meshes, hair) == HAIR_LABEL)
+    m = person & view.head_area & (_labels(view, frame, skel, motion, meshes, hair) == HAIR_LABEL)
     return srgb_to_linear(frame[m][:, ::-1] / 255.0) if m.sum() >= MIN_HAIR_PX else None
 
 

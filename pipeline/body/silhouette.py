@@ -141,23 +141,31 @@ def _project(points: np.ndarray, camera) -> np.ndarray:
 
 
 def _draw(shape: tuple, tris_2d: np.ndarray, labels: np.ndarray, depth: np.ndarray,
-          in_front: np.ndarray) -> np.ndarray:
+          in_front: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
     """Label image (H, W) int16: -1 background, else the label of the nearest triangle (of those
-    wholly in front of the camera)."""
+    wholly in front of the camera); within: (H, W) bool, only triangles reaching its bounding box
+    are drawn (the rest of the picture is left as if empty)."""
     out = np.full(shape, -1, np.int16)
     drawable = (np.abs(tris_2d) < MAX_DRAW_PX).all(axis=(1, 2)) & in_front
+    if within is not None:
+        ys, xs = np.nonzero(within)
+        if not len(ys):
+            return out
+        lo, hi = tris_2d.min(axis=1), tris_2d.max(axis=1)
+        drawable &= (hi[:, 0] >= xs.min()) & (lo[:, 0] <= xs.max()) & (hi[:, 1] >= ys.min()) & (lo[:, 1] <= ys.max())
     for t in np.flatnonzero(drawable)[np.argsort(-depth[drawable])]:  # far to near
         cv2.fillConvexPoly(out, np.round(tris_2d[t] * 16).astype(np.int32), int(labels[t]), cv2.LINE_8, shift=4)
     return out
 
 
 def label_image(points: np.ndarray, triangles: np.ndarray, vertex_label: np.ndarray, camera,
-                shape: tuple) -> np.ndarray:
+                shape: tuple, within: np.ndarray | None = None) -> np.ndarray:
     """(H, W) int16: -1 background, else the label (of its first vertex) of the nearest triangle
-    of the mesh (points (V, 3) model space), every triangle drawn whichever way it faces."""
+    of the mesh (points (V, 3) model space), every triangle drawn whichever way it faces; within:
+    only there (its bounding box) is the picture right."""
     depth = _depth(points, camera)[triangles]
     return _draw(shape, _project(points, camera)[triangles], vertex_label[triangles[:, 0]], depth.mean(1),
-                 depth.min(1) > NEAR_M)
+                 depth.min(1) > NEAR_M, within)
 
 
 def _subject_crop(tracks: Tracks, k: int) -> tuple[int, int, int]:
