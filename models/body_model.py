@@ -267,6 +267,15 @@ def read_mhclo(path: str | Path) -> Proxy:
                  np.array(sorted(set(delete)), np.int64), verts, uv, faces, z_depth)
 
 
+def load_proxy(path: str | Path, kind: str) -> Proxy:
+    """A vendored proxy (a garment, a hair style: `kind` names it in the error); AssetError (one
+    line) when missing or unreadable."""
+    try:
+        return read_mhclo(path)
+    except (OSError, ValueError, IndexError) as e:
+        raise AssetError(f"{kind} {path} is missing or corrupt ({e}); restore it from the repository") from None
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)

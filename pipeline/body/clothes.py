@@ -25,13 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.body_model import Proxy, fit_proxy, load_body_model, proxy_skin, read_mhclo
+from models.body_model import Proxy, fit_proxy, load_body_model, load_proxy, proxy_skin
 from pipeline.body.colours import SampledColours
 from pipeline.body.mesh import REGIONS, BodyShape, body_regions, compact, shaped_rest
 from pipeline.body.skeleton import Skeleton
 from pipeline.core.assets import ASSETS_DIR
 from pipeline.core.colour import linear_to_lab
-from pipeline.core.errors import AssetError
 from pipeline.core.mesh import SkinnedMesh, welded_vertex_normals
 
 CLOTHES_DIR = ASSETS_DIR / "clothes"
@@ -54,11 +53,7 @@ COLLAR_JOINTS = ("neck", "head")
 @lru_cache(maxsize=None)
 def load_garment(name: str) -> Proxy:
     """A vendored garment; AssetError (one line) when missing or unreadable."""
-    path = CLOTHES_DIR / name / f"{name}.mhclo"
-    try:
-        return read_mhclo(path)
-    except (OSError, ValueError, IndexError) as e:
-        raise AssetError(f"garment {path} is missing or corrupt ({e}); restore it from the repository") from None
+    return load_proxy(CLOTHES_DIR / name / f"{name}.mhclo", "garment")
 
 
 def _is_skin(sampled: SampledColours, region: str) -> bool:

@@ -20,7 +20,7 @@ short style in a neutral brown, said in `HairFit.seen`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -31,7 +31,7 @@ from pipeline.body.solve import BodyMotion
 from pipeline.core.colour import ciede2000, linear_to_lab, srgb_to_linear
 from pipeline.core.mesh import SkinnedMesh
 from pipeline.core.tracks import Tracks
-from pipeline.face.hair import NEUTRAL_STYLE, STYLES, Hair, fit_hair
+from pipeline.face.hair import NEUTRAL_STYLE, STYLES, Hair, fit_hair, hm08_to_head, strand_texture
 from pipeline.face.head_mesh import HeadMesh
 
 FIT_FRAMES = 6
@@ -140,7 +140,9 @@ def fit_hair_to_frames(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMot
     if not views:
         return not_seen(head)
     meshes = [*body_meshes, head_sk]
-    styles = {s: hair_part(fit_hair(head, s, DRAW_COLOUR), skel) for s in STYLES}
+    to_head = hm08_to_head(head)  # one skull fit for every style
+    hairs = {s: fit_hair(head, s, DRAW_COLOUR, to_head) for s in STYLES}
+    styles = {s: hair_part(h, skel) for s, h in hairs.items()}
     bald, scores = head_ious(views, skel, motion, meshes, styles)
     best = max(scores, key=scores.get)
     candidates = {"bald": round(bald, 4), **{s: round(v, 4) for s, v in scores.items()}}
@@ -148,7 +150,8 @@ def fit_hair_to_frames(tracks: Tracks, frame_at, skel: Skeleton, motion: BodyMot
     if bald > scores[best]:
         return HairFit(None, None, NEUTRAL_BROWN, True, candidates, frames)
     colour, delta_e = hair_colour(views, skel, motion, meshes, styles[best])
-    return HairFit(best, fit_hair(head, best, colour), colour, True, candidates, frames, delta_e)
+    return HairFit(best, replace(hairs[best], texture=strand_texture(colour)), colour, True, candidates, frames,
+                   delta_e)
 
 
 def not_seen(head: HeadMesh) -> HairFit:

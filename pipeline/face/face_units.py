@@ -146,17 +146,22 @@ def _probe_pairs(verts: np.ndarray, units: np.ndarray, canon: np.ndarray) -> tup
     return np.array(src), np.array(dst)
 
 
+def trimmed_icp(src: np.ndarray, target: np.ndarray, start: tuple, rounds: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity (s, R, t) from `start` refined by `rounds` of closest points: each point of
+    src (N, 3) paired with its nearest of target (M, 3), the farthest (1 - ICP_KEEP) left out."""
+    s, rot, t = start
+    tree = cKDTree(target)
+    for _ in range(rounds):
+        dist, near = tree.query(s * src @ rot.T + t)
+        keep = dist <= np.quantile(dist, ICP_KEEP)
+        s, rot, t = umeyama(src[keep], target[near[keep]])
+    return s, rot, t
+
+
 def _align(canon: np.ndarray, verts: np.ndarray, tris: np.ndarray, units: np.ndarray):
     """Similarity (s, R, t) putting the canonical face on the head's skin (probes, then ICP on
     the skin's vertices, which are a few millimetres apart)."""
-    s, rot, t = umeyama(*_probe_pairs(verts, units, canon))
-    skin = verts[np.unique(tris)]
-    tree = cKDTree(skin)
-    for _ in range(ICP_ROUNDS):
-        dist, near = tree.query(s * canon @ rot.T + t)
-        keep = dist <= np.quantile(dist, ICP_KEEP)
-        s, rot, t = umeyama(canon[keep], skin[near[keep]])
-    return s, rot, t
+    return trimmed_icp(canon, verts[np.unique(tris)], umeyama(*_probe_pairs(verts, units, canon)), ICP_ROUNDS)
 
 
 def _warp(points: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:

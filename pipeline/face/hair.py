@@ -26,12 +26,11 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial import cKDTree
 
-from models.body_model import Proxy, fit_proxy, load_body_model, read_mhclo
+from models.body_model import Proxy, fit_proxy, load_body_model, load_proxy
 from pipeline.core.assets import ASSETS_DIR
 from pipeline.core.colour import linear_to_srgb
-from pipeline.core.errors import AssetError
 from pipeline.core.mesh import welded_vertex_normals
-from pipeline.face.face_units import canonical_to_hm08, umeyama
+from pipeline.face.face_units import canonical_to_hm08, trimmed_icp
 from pipeline.face.head_layout import FACE, NECK, SCALP
 from pipeline.face.head_mesh import HeadMesh
 
@@ -40,7 +39,6 @@ STYLES = ("short04", "short02", "bob02", "afro01", "ponytail01", "braid01", "lon
 NEUTRAL_STYLE = "short02"     # when the hair is never seen
 SKULL_ABOVE_EYES_M = 0.0      # hm08 skull vertices: at least this far above the eye joints
 ICP_ROUNDS = 10
-ICP_KEEP = 0.8
 NEAR_SCALP_M = 0.03           # hair vertices this near the head are kept off it
 CLEARANCE_M = 0.002           # by at least this much
 PUSH_ROUNDS = 4
@@ -65,11 +63,7 @@ class Hair:
 @lru_cache(maxsize=None)
 def load_style(name: str) -> Proxy:
     """A vendored hair style; AssetError (one line) when missing or unreadable."""
-    path = HAIR_DIR / name / f"{name}.mhclo"
-    try:
-        return read_mhclo(path)
-    except (OSError, ValueError, IndexError) as e:
-        raise AssetError(f"hair {path} is missing or corrupt ({e}); restore it from the repository") from None
+    return load_proxy(HAIR_DIR / name / f"{name}.mhclo", "hair")
 
 
 @lru_cache(maxsize=1)
@@ -88,19 +82,12 @@ def _hm08_head() -> tuple[np.ndarray, np.ndarray]:
     return verts, skull
 
 
-def _hm08_to_head(head: HeadMesh) -> tuple[float, np.ndarray, np.ndarray]:
+def hm08_to_head(head: HeadMesh) -> tuple[float, np.ndarray, np.ndarray]:
     """The similarity (s, R, t) taking hm08 model space to the head's space (module step 2)."""
     s0, r0, t0 = canonical_to_hm08()
-    s, rot, t = 1 / s0, r0.T, -(r0.T @ t0) / s0   # the inverse: head space from hm08
+    inverse = (1 / s0, r0.T, -(r0.T @ t0) / s0)   # head space from hm08
     verts, skull = _hm08_head()
-    src = verts[skull]
-    scalp = head.positions_m[head.region == SCALP].astype(np.float64)
-    tree = cKDTree(scalp)
-    for _ in range(ICP_ROUNDS):
-        dist, near = tree.query(s * src @ rot.T + t)
-        keep = dist <= np.quantile(dist, ICP_KEEP)
-        s, rot, t = umeyama(src[keep], scalp[near[keep]])
-    return s, rot, t
+    return trimmed_icp(verts[skull], head.positions_m[head.region == SCALP].astype(np.float64), inverse, ICP_ROUNDS)
 
 
 def _off_the_scalp(points: np.ndarray, head: HeadMesh) -> np.ndarray:
@@ -142,12 +129,13 @@ def strand_texture(rgb_linear, seed: int = 0) -> np.ndarray:
     return rgba
 
 
-def fit_hair(head: HeadMesh, style: str, rgb_linear) -> Hair:
-    """The style put on the head and textured in the colour (see the module docstring)."""
+def fit_hair(head: HeadMesh, style: str, rgb_linear, to_head: tuple | None = None) -> Hair:
+    """The style put on the head and textured in the colour (see the module docstring); to_head:
+    `hm08_to_head(head)` when already known (several styles on one head)."""
     proxy = load_style(style)
     bm = load_body_model()
     on_hm08 = fit_proxy(bm, proxy, _hm08_head()[0])
-    s, rot, t = _hm08_to_head(head)
+    s, rot, t = to_head or hm08_to_head(head)
     points = _off_the_scalp(s * on_hm08 @ rot.T + t, head)
     vertex, uv, tris = _split_uv_seams(proxy)
     positions = points[vertex]
